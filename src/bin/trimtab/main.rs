@@ -1,5 +1,26 @@
 //! The `trimtab` command-line tool: simulations and reports over the public Rust API.
+//!
+//! Each subcommand lives in its own module; `main` only parses and dispatches. Errors are
+//! printed with their context (file, field, reason) and exit with status 2; nothing here
+//! panics on bad input.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "trimtab", version, about = "The decision core of a distributed storage cluster, as a tool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {}
 
 fn main() {
-    println!("trimtab {}", env!("CARGO_PKG_VERSION"));
+    let cli = Cli::parse();
+    let result: Result<(), String> = match cli.command {};
+    if let Err(e) = result {
+        eprintln!("trimtab: {e}");
+        std::process::exit(2);
+    }
 }

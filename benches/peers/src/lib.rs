@@ -1,0 +1,1 @@
+//! Shared helpers for the peer benchmarks (workload generators used by several benches).
