@@ -27,6 +27,46 @@
 
 
 /**
+ * The rule's mode: replicated copies.
+ */
+#define TRIMTAB_MODE_REPLICATED 0
+
+/**
+ * The rule's mode: erasure coding (`ec_data` + `ec_coding` shards).
+ */
+#define TRIMTAB_MODE_ERASURE 1
+
+/**
+ * Update policy: keep every valid shard, move only what must move (a running cluster).
+ */
+#define TRIMTAB_UPDATE_PIN 0
+
+/**
+ * Update policy: take the new base mapping as is (plain CRUSH behaviour).
+ */
+#define TRIMTAB_UPDATE_REHASH 1
+
+/**
+ * "No device": an unplaced erasure-coded position, or a move's missing end.
+ */
+#define TRIMTAB_NO_DEVICE UINT32_MAX
+
+/**
+ * Device state bit: the device answers.
+ */
+#define TRIMTAB_DEVICE_UP 1
+
+/**
+ * Device state bit: the device takes part in data distribution.
+ */
+#define TRIMTAB_DEVICE_IN 2
+
+/**
+ * Device state bit: the device is being emptied (no new data, its shards move away).
+ */
+#define TRIMTAB_DEVICE_DRAINING 4
+
+/**
  * Status code returned by every function of the C ABI.
  *
  * Numbers are stable and never reused: a retired code stays here as a comment. Each part
@@ -77,6 +117,211 @@ typedef enum {
   TRIMTAB_STATUS_PLACEMENT_INVALID = 200,
 } trimtab_status;
 
+/**
+ * A pool's placement (opaque).
+ */
+typedef struct trimtab_placement trimtab_placement;
+
+/**
+ * A movement plan (opaque, immutable).
+ */
+typedef struct trimtab_plan trimtab_plan;
+
+/**
+ * The cluster map (opaque).
+ */
+typedef struct trimtab_topology trimtab_topology;
+
+/**
+ * A UTF-8 string with an explicit length (no NUL needed). `ptr` may be NULL when `len` is 0.
+ */
+typedef struct {
+  /**
+   * The bytes.
+   */
+  const char *ptr;
+  /**
+   * Their number.
+   */
+  size_t len;
+} trimtab_str;
+
+/**
+ * How many shards a placement group has, across which failure-domain level, and how.
+ */
+typedef struct {
+  /**
+   * `TRIMTAB_MODE_REPLICATED` or `TRIMTAB_MODE_ERASURE`.
+   */
+  uint8_t mode;
+  /**
+   * Copies (replicated); ignored for erasure coding.
+   */
+  uint8_t replicas;
+  /**
+   * Data shards k (erasure coding).
+   */
+  uint8_t ec_data;
+  /**
+   * Coding shards m (erasure coding).
+   */
+  uint8_t ec_coding;
+  /**
+   * The level no two shards may share (a level name of the map, or "device").
+   */
+  trimtab_str failure_domain;
+} trimtab_rule;
+
+/**
+ * Balancer settings; get the defaults from `trimtab_balancer_config_default`.
+ */
+typedef struct {
+  /**
+   * Converged when every device is within this many PGs of its share (default 1).
+   */
+  double max_deviation;
+  /**
+   * The most moves in one round (default 1000).
+   */
+  size_t max_moves;
+  /**
+   * Never move onto a device at or above this used/capacity ratio (default 0.90).
+   */
+  double full_ratio;
+  /**
+   * Balance bytes (set with `trimtab_placement_set_pg_bytes`) instead of shard counts.
+   */
+  bool by_bytes;
+} trimtab_balancer_config;
+
+/**
+ * A summary of a placement's balance.
+ */
+typedef struct {
+  /**
+   * Devices that accept data.
+   */
+  size_t devices;
+  /**
+   * PGs in the pool.
+   */
+  uint32_t pgs;
+  /**
+   * Shards per PG.
+   */
+  uint8_t shards_per_pg;
+  /**
+   * Shards placed.
+   */
+  uint64_t placed_shards;
+  /**
+   * PGs with fewer shards than the rule asks.
+   */
+  uint64_t degraded_pgs;
+  /**
+   * Exceptions to the base mapping kept in the table.
+   */
+  uint64_t overrides;
+  /**
+   * Smallest shard count over its share.
+   */
+  double min_over_mean;
+  /**
+   * Largest shard count over its share.
+   */
+  double max_over_mean;
+  /**
+   * Standard deviation of shard count over share.
+   */
+  double stddev_over_mean;
+} trimtab_placement_stats;
+
+/**
+ * The totals of a movement plan.
+ */
+typedef struct {
+  /**
+   * Entries in the plan.
+   */
+  size_t moves;
+  /**
+   * Shards that arrive on a device.
+   */
+  uint64_t moved_shards;
+  /**
+   * Shards placed after the change.
+   */
+  uint64_t total_shards;
+  /**
+   * moved_shards / total_shards.
+   */
+  double moved_fraction;
+  /**
+   * The least any placement could move for this change.
+   */
+  double optimal_fraction;
+} trimtab_plan_summary;
+
+/**
+ * One shard that changes device.
+ */
+typedef struct {
+  /**
+   * The placement group.
+   */
+  uint32_t pg;
+  /**
+   * The shard position.
+   */
+  uint8_t shard;
+  /**
+   * Where it was (`TRIMTAB_NO_DEVICE` if nowhere).
+   */
+  uint32_t from;
+  /**
+   * Where it goes (`TRIMTAB_NO_DEVICE` if dropped).
+   */
+  uint32_t to;
+} trimtab_move;
+
+/**
+ * A device as the host describes it.
+ */
+typedef struct {
+  /**
+   * The host's id (`UINT32_MAX` is reserved).
+   */
+  uint32_t id;
+  /**
+   * One name per level, in the map's level order.
+   */
+  const trimtab_str *location;
+  /**
+   * Number of names in `location` (must equal the number of levels).
+   */
+  size_t location_len;
+  /**
+   * When false, the weight is derived from the capacity (one unit per 10^12 bytes).
+   */
+  bool has_weight;
+  /**
+   * The weight (finite, in [0, 65535]).
+   */
+  double weight;
+  /**
+   * Capacity in bytes.
+   */
+  uint64_t capacity_bytes;
+  /**
+   * Used bytes.
+   */
+  uint64_t used_bytes;
+  /**
+   * `TRIMTAB_DEVICE_*` bits.
+   */
+  uint8_t state;
+} trimtab_device_spec;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -111,6 +356,287 @@ const char *trimtab_status_message(unsigned int status);
  * `buf` must be NULL or valid for `cap` bytes; `len_out` NULL or valid for one write.
  */
 trimtab_status trimtab_last_error(char *buf, size_t cap, size_t *len_out);
+
+/**
+ * Computes the placement of `pg_count` PGs under `rule` on map `t`, with pool seed `seed`.
+ *
+ * # Safety
+ * `t` must be a valid map, `rule` a valid rule whose string is readable; `out` valid for one
+ * write. Free the result with `trimtab_placement_free`.
+ */
+trimtab_status trimtab_placement_new(const trimtab_topology *t,
+                                     const trimtab_rule *rule,
+                                     uint32_t pg_count,
+                                     uint64_t seed,
+                                     trimtab_placement **out);
+
+/**
+ * Frees a placement. NULL is accepted and ignored.
+ *
+ * # Safety
+ * `p` must be NULL or a placement from this library, not used afterwards.
+ */
+void trimtab_placement_free(trimtab_placement *p);
+
+/**
+ * The placement group of an object name (any bytes).
+ *
+ * # Safety
+ * `p` valid; `name` readable for `len` bytes (or NULL with 0); `pg_out` valid for one write.
+ */
+trimtab_status trimtab_placement_object_to_pg(const trimtab_placement *p,
+                                              const uint8_t *name,
+                                              size_t len,
+                                              uint32_t *pg_out);
+
+/**
+ * Copies a PG's devices into `buf`. Replicated: the placed devices (primary first), no
+ * holes. Erasure-coded: one entry per position, `TRIMTAB_NO_DEVICE` for a hole. `len_out`
+ * receives the count; when `cap` is too small, returns `TRIMTAB_STATUS_BUFFER_TOO_SHORT`
+ * with the count needed in `len_out` and copies nothing.
+ *
+ * # Safety
+ * `p` valid; `buf` valid for `cap` writes (or NULL with 0); `len_out` valid for one write.
+ */
+trimtab_status trimtab_placement_pg_devices(const trimtab_placement *p,
+                                            uint32_t pg,
+                                            uint32_t *buf,
+                                            size_t cap,
+                                            size_t *len_out);
+
+/**
+ * Applies a new map (`TRIMTAB_UPDATE_PIN` or `TRIMTAB_UPDATE_REHASH`). When `plan_out` is
+ * not NULL, it receives the moves (free with `trimtab_plan_free`). On error nothing changes.
+ *
+ * # Safety
+ * `p` and `t` valid; `plan_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_placement_update(trimtab_placement *p,
+                                        const trimtab_topology *t,
+                                        uint32_t policy,
+                                        trimtab_plan **plan_out);
+
+/**
+ * The plan that takes placement `a` to placement `b` (the same pool on two maps).
+ *
+ * # Safety
+ * `a`, `b` valid (they may be the same); `out` valid for one write.
+ */
+trimtab_status trimtab_placement_plan(const trimtab_placement *a,
+                                      const trimtab_placement *b,
+                                      trimtab_plan **out);
+
+/**
+ * Writes the default balancer settings.
+ *
+ * # Safety
+ * `out` valid for one write.
+ */
+trimtab_status trimtab_balancer_config_default(trimtab_balancer_config *out);
+
+/**
+ * Runs one balancer round on `p` (whose map must be `t`, at the same epoch). The moves are
+ * applied to the placement's table; `plan_out` (may be NULL) receives them, `converged_out`
+ * (may be NULL) whether every device is now within the deviation.
+ *
+ * # Safety
+ * `p`, `t`, `config` valid; the out-pointers NULL or valid for one write.
+ */
+trimtab_status trimtab_placement_balance(trimtab_placement *p,
+                                         const trimtab_topology *t,
+                                         const trimtab_balancer_config *config,
+                                         trimtab_plan **plan_out,
+                                         bool *converged_out);
+
+/**
+ * Sets the size in bytes of every PG (`len` must equal the PG count).
+ *
+ * # Safety
+ * `p` valid; `bytes` readable for `len` values.
+ */
+trimtab_status trimtab_placement_set_pg_bytes(trimtab_placement *p,
+                                              const uint64_t *bytes,
+                                              size_t len);
+
+/**
+ * Writes a summary of the placement's balance.
+ *
+ * # Safety
+ * `p` valid; `out` valid for one write.
+ */
+trimtab_status trimtab_placement_report(const trimtab_placement *p, trimtab_placement_stats *out);
+
+/**
+ * Writes the placement's snapshot (rule, PG count, seed, epoch, exceptions; JSON,
+ * NUL-terminated). Same buffer rules as `trimtab_topology_snapshot`.
+ *
+ * # Safety
+ * `p` valid; `buf` NULL or valid for `cap` bytes; `len_out` NULL or valid.
+ */
+trimtab_status trimtab_placement_snapshot(const trimtab_placement *p,
+                                          char *buf,
+                                          size_t cap,
+                                          size_t *len_out);
+
+/**
+ * Restores a placement from its snapshot over the map it was taken at.
+ *
+ * # Safety
+ * `text` readable for `len` bytes; `t` valid; `out` valid for one write.
+ */
+trimtab_status trimtab_placement_from_snapshot(const char *text,
+                                               size_t len,
+                                               const trimtab_topology *t,
+                                               trimtab_placement **out);
+
+/**
+ * The totals of a plan.
+ *
+ * # Safety
+ * `plan` valid; `out` valid for one write.
+ */
+trimtab_status trimtab_plan_summary_get(const trimtab_plan *plan, trimtab_plan_summary *out);
+
+/**
+ * Copies moves `[first, first + cap)` of a plan into `buf`; `len_out` receives how many
+ * were copied (0 past the end).
+ *
+ * # Safety
+ * `plan` valid; `buf` valid for `cap` writes (or NULL with 0); `len_out` valid.
+ */
+trimtab_status trimtab_plan_moves(const trimtab_plan *plan,
+                                  size_t first,
+                                  trimtab_move *buf,
+                                  size_t cap,
+                                  size_t *len_out);
+
+/**
+ * Frees a plan. NULL is accepted and ignored.
+ *
+ * # Safety
+ * `plan` NULL or a plan from this library, not used afterwards.
+ */
+void trimtab_plan_free(trimtab_plan *plan);
+
+/**
+ * Makes an empty map with the given level names (top-down, e.g. "zone", "rack", "host").
+ *
+ * # Safety
+ * `levels` must point to `levels_len` valid `trimtab_str` (or be NULL with 0); `out` must be
+ * valid for one write. On success `*out` is a new map, to be freed with
+ * `trimtab_topology_free`.
+ */
+trimtab_status trimtab_topology_new(const trimtab_str *levels,
+                                    size_t levels_len,
+                                    trimtab_topology **out);
+
+/**
+ * Frees a map. NULL is accepted and ignored.
+ *
+ * # Safety
+ * `t` must be NULL or a map from this library, not used afterwards.
+ */
+void trimtab_topology_free(trimtab_topology *t);
+
+/**
+ * Copies a map (for example to plan a change before applying it).
+ *
+ * # Safety
+ * `t` must be a valid map; `out` valid for one write.
+ */
+trimtab_status trimtab_topology_clone(const trimtab_topology *t, trimtab_topology **out);
+
+/**
+ * Adds devices, all or none. Bumps the epoch.
+ *
+ * # Safety
+ * `t` must be a valid map; `specs` must point to `len` valid specs whose `location`
+ * arrays hold `location_len` valid strings.
+ */
+trimtab_status trimtab_topology_add_devices(trimtab_topology *t,
+                                            const trimtab_device_spec *specs,
+                                            size_t len);
+
+/**
+ * Removes devices, all or none. Bumps the epoch.
+ *
+ * # Safety
+ * `t` must be a valid map; `ids` must point to `len` ids (or be NULL with 0).
+ */
+trimtab_status trimtab_topology_remove_devices(trimtab_topology *t,
+                                               const uint32_t *ids,
+                                               size_t len);
+
+/**
+ * Sets a device's weight. Bumps the epoch.
+ *
+ * # Safety
+ * `t` must be a valid map.
+ */
+trimtab_status trimtab_topology_set_weight(trimtab_topology *t, uint32_t id, double weight);
+
+/**
+ * Replaces a device's state bits (`TRIMTAB_DEVICE_*`). Bumps the epoch when they change.
+ *
+ * # Safety
+ * `t` must be a valid map.
+ */
+trimtab_status trimtab_topology_set_state(trimtab_topology *t, uint32_t id, uint8_t state);
+
+/**
+ * Records a device's used bytes (does not bump the epoch).
+ *
+ * # Safety
+ * `t` must be a valid map.
+ */
+trimtab_status trimtab_topology_set_used_bytes(trimtab_topology *t,
+                                               uint32_t id,
+                                               uint64_t used_bytes);
+
+/**
+ * The map's epoch.
+ *
+ * # Safety
+ * `t` must be a valid map; `out` valid for one write.
+ */
+trimtab_status trimtab_topology_epoch(const trimtab_topology *t, uint64_t *out);
+
+/**
+ * The number of devices in the map.
+ *
+ * # Safety
+ * `t` must be a valid map; `out` valid for one write.
+ */
+trimtab_status trimtab_topology_device_count(const trimtab_topology *t, size_t *out);
+
+/**
+ * Writes the map's snapshot (versioned, checksummed JSON, NUL-terminated) into `buf`.
+ * `len_out` receives the length without the NUL; when `buf` is NULL or `cap` is too small,
+ * returns `TRIMTAB_STATUS_BUFFER_TOO_SHORT` and copies nothing.
+ *
+ * # Safety
+ * `t` must be a valid map; `buf` NULL or valid for `cap` bytes; `len_out` NULL or valid.
+ */
+trimtab_status trimtab_topology_snapshot(const trimtab_topology *t,
+                                         char *buf,
+                                         size_t cap,
+                                         size_t *len_out);
+
+/**
+ * Restores a map from `trimtab_topology_snapshot`'s text.
+ *
+ * # Safety
+ * `text` must point to `len` readable bytes; `out` valid for one write.
+ */
+trimtab_status trimtab_topology_from_snapshot(const char *text, size_t len, trimtab_topology **out);
+
+/**
+ * Builds a map from the operators' JSON map file format (see the README).
+ *
+ * # Safety
+ * `text` must point to `len` readable bytes; `out` valid for one write.
+ */
+trimtab_status trimtab_topology_from_json_map(const char *text, size_t len, trimtab_topology **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -7,4 +7,11 @@ use thiserror::Error as ThisError;
 /// Any error a trimtab call can return. Each part's error converts into it with `?`.
 #[derive(Debug, Clone, PartialEq, Eq, ThisError)]
 #[non_exhaustive]
-pub enum Error {}
+pub enum Error {
+    /// The cluster map rejected a change or a snapshot.
+    #[error(transparent)]
+    Topology(#[from] crate::topology::TopologyError),
+    /// Placement rejected a rule, a pool, a lookup or a balancer setting.
+    #[error(transparent)]
+    Placement(#[from] crate::placement::PlacementError),
+}

@@ -25,15 +25,41 @@
 //!
 //! ## Parts
 //!
+//! * [`topology`]: the cluster map: a tree of failure domains whose leaves are devices.
+//! * [`placement`]: which devices hold each placement group, movement plans, the balancer.
 //! * [`ffi`]: the C ABI over all of the above (header `include/trimtab.h`).
+//!
+//! ## Example
+//!
+//! ```
+//! use trimtab::placement::{BalancerConfig, Placement, Rule, UpdatePolicy};
+//! use trimtab::topology::regular_cluster;
+//!
+//! // 4 racks x 4 hosts x 6 disks of 4 TB; 3 replicas, never two in one rack.
+//! let mut map = regular_cluster(&["rack", "host"], &[4, 4], 6, 4_000_000_000_000).unwrap();
+//! let mut pool = Placement::compute(&map, &Rule::replicated(3, "rack"), 2048).unwrap();
+//! pool.balance(&map, &BalancerConfig::default(), 100).unwrap();
+//!
+//! let pg = pool.object_to_pg(b"volume-7/object-42");
+//! assert_eq!(pool.pg_devices(pg).unwrap().len(), 3);
+//!
+//! // A disk fails: only its shards move.
+//! map.mark_out(5).unwrap();
+//! let plan = pool.update(&map, UpdatePolicy::Pin).unwrap();
+//! assert!(plan.moves.iter().all(|m| m.from == 5));
+//! ```
 //!
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+// Index loops over parallel per-device arrays read better than zipped iterators here.
+#![allow(clippy::needless_range_loop)]
 
 pub mod error;
 pub mod ffi;
 pub mod hash;
+pub mod placement;
 pub mod time;
+pub mod topology;
 
 pub use error::Error;
 pub use time::Time;

@@ -21,6 +21,8 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_uint, CStr};
 
+pub mod placement;
+pub mod topology;
 
 /// Status code returned by every function of the C ABI.
 ///
@@ -74,7 +76,18 @@ impl trimtab_status {
 
 impl From<&crate::Error> for trimtab_status {
     fn from(e: &crate::Error) -> Self {
-        match *e {}
+        use crate::placement::PlacementError as P;
+        use crate::topology::TopologyError as T;
+        match e {
+            crate::Error::Topology(T::Snapshot(_)) => trimtab_status::SnapshotInvalid,
+            crate::Error::Topology(T::UnknownDevice(_)) => trimtab_status::NotFound,
+            crate::Error::Topology(_) => trimtab_status::TopologyInvalid,
+            crate::Error::Placement(P::UnknownPg { .. }) => trimtab_status::NotFound,
+            crate::Error::Placement(P::BufferTooShort { .. }) => trimtab_status::BufferTooShort,
+            crate::Error::Placement(P::InvalidArgument(_)) => trimtab_status::InvalidArgument,
+            crate::Error::Placement(P::Snapshot(_)) => trimtab_status::SnapshotInvalid,
+            crate::Error::Placement(_) => trimtab_status::PlacementInvalid,
+        }
     }
 }
 
@@ -168,7 +181,8 @@ pub(crate) unsafe fn slice_ref<'a, T>(ptr: *const T, len: usize) -> Result<&'a [
 pub(crate) unsafe fn str_ref<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, trimtab_status> {
     // SAFETY: forwarded contract.
     let bytes = unsafe { slice_ref(ptr.cast::<u8>(), len)? };
-    std::str::from_utf8(bytes).map_err(|e| fail_with(trimtab_status::InvalidArgument, format!("name is not valid UTF-8: {e}")))
+    std::str::from_utf8(bytes)
+        .map_err(|e| fail_with(trimtab_status::InvalidArgument, format!("name is not valid UTF-8: {e}")))
 }
 
 /// Writes `value` through an out-pointer the caller promised is valid.

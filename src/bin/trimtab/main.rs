@@ -4,6 +4,10 @@
 //! printed with their context (file, field, reason) and exit with status 2; nothing here
 //! panics on bad input.
 
+mod mapfile;
+mod place;
+mod simulate;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -14,11 +18,22 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the built-in default cluster through a short story and print what each step did.
+    Simulate(simulate::Args),
+    /// Place PGs on the devices of a map file and report the balance.
+    Place(place::PlaceArgs),
+    /// The movement plan between two map files.
+    Plan(place::PlanArgs),
+}
 
 fn main() {
     let cli = Cli::parse();
-    let result: Result<(), String> = match cli.command {};
+    let result: Result<(), String> = match cli.command {
+        Command::Simulate(a) => simulate::run(a),
+        Command::Place(a) => place::run_place(a),
+        Command::Plan(a) => place::run_plan(a),
+    };
     if let Err(e) = result {
         eprintln!("trimtab: {e}");
         std::process::exit(2);

@@ -1,0 +1,408 @@
+//! Weighted, failure-domain-aware selection: straw2 over a compiled copy of the map.
+//!
+//! Each child of a bucket draws `-log2(u) / weight` with `u` a 32-bit hash of (placement
+//! group, child, attempt); the smallest draw wins. That is straw2: a child's draw depends
+//! only on its own key and weight, so changing one child's weight moves data only to or from
+//! that child, at every level of the tree. Unlike CRUSH's table of 16-bit logarithms, the
+//! logarithm here is a 257-entry fixed-point table (computed at compile time with integer
+//! arithmetic) with linear interpolation, and the division by the weight is a 64×64→128-bit
+//! multiplication by a precomputed reciprocal: integer-only, the same on every platform.
+//! When all children of a bucket weigh the same (the common case) the smallest draw is the
+//! largest hash, so no logarithm is taken at all; both paths order children identically.
+//!
+//! Out devices are handled the way CRUSH handles them, which keeps erasure-coded positions
+//! stable: at and above the failure-domain level an attempt that lands on a domain with no
+//! usable device is *rejected* and retried with a new attempt number; below the domain,
+//! unusable children are skipped. Bucket weights include out devices, so marking a device
+//! out moves exactly that device's shards.
+
+use crate::hash::mix64;
+use crate::topology::{DeviceId, Node, Topology};
+
+/// How many attempts a shard gets before it is left unplaced (CRUSH's choose_total_tries).
+pub(crate) const TOTAL_TRIES: u32 = 50;
+
+/// The selection algorithm's version, stored with every placement. Bump it whenever a
+/// change to this file changes any placement.
+pub const ALGORITHM_VERSION: u32 = 1;
+
+/// `log2(1 + i/256)` in 0.32 fixed point for i in 0..=256, computed at compile time by
+/// repeated squaring (integer only, so it is the same everywhere).
+static LOG2_TABLE: [u64; 257] = log2_table();
+
+const fn log2_table() -> [u64; 257] {
+    let mut t = [0u64; 257];
+    let mut i = 0;
+    while i <= 256 {
+        // y = 1 + i/256 in Q2.62
+        let mut y: u128 = (256 + i as u128) << 54;
+        let mut frac: u64 = 0;
+        let mut bit = 0;
+        // 40 fractional bits, then round to 32.
+        while bit < 40 {
+            y = (y * y) >> 62;
+            frac <<= 1;
+            if y >= (2u128 << 62) {
+                y >>= 1;
+                frac |= 1;
+            }
+            bit += 1;
+        }
+        t[i] = (frac + (1 << 7)) >> 8;
+        i += 1;
+    }
+    t
+}
+
+/// `-log2(u / 2^32)` in 32.32 fixed point, for `u` in `[1, 2^32]`: non-increasing in `u`.
+#[inline(always)]
+pub(crate) fn neg_log2(u: u64) -> u64 {
+    debug_assert!((1..=1u64 << 32).contains(&u));
+    let n = 63 - u.leading_zeros() as u64; // integer part of log2(u), 0..=32
+    let f = (u << (63 - n)) << 1; // fraction bits after the leading one
+    let idx = (f >> 56) as usize;
+    let rem = (f >> 24) & 0xffff_ffff;
+    let lo = LOG2_TABLE[idx];
+    let hi = LOG2_TABLE[idx + 1];
+    let frac = lo + (((hi - lo) * rem) >> 32);
+    (32u64 << 32) - ((n << 32) + frac)
+}
+
+const DEVICE_BIT: u32 = 1 << 31;
+
+/// The hash of one (placement group and attempt, child) pair: a 64×64→128-bit multiply of
+/// the two folded together (the "mum" mixer of wyhash), one multiplication per child.
+#[inline(always)]
+fn draw_hash(xr: u64, key: u64) -> u64 {
+    let m = ((xr ^ key) as u128) * ((key | 1) as u128);
+    (m >> 64) as u64 ^ m as u64
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    /// Hash key of the child: stable across maps (from its id or its level and name).
+    key: u64,
+    /// `floor((2^64 - 1) / weight)`, or 0 when the weight is 0 (never chosen).
+    recip: u64,
+    /// Bucket index, or device index with `DEVICE_BIT` set.
+    node: u32,
+    /// Whether a usable device lies below (or, for a device, whether it accepts data).
+    usable: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SBucket {
+    start: u32,
+    len: u32,
+    /// All children weigh the same, non-zero.
+    uniform: bool,
+}
+
+/// A compiled copy of the map for fast selection.
+#[derive(Debug, Clone)]
+pub(crate) struct SelectTree {
+    buckets: Vec<SBucket>,
+    items: Vec<Item>,
+    /// Device ids by dense index (sorted, as in the topology).
+    pub(crate) dev_ids: Vec<DeviceId>,
+    /// Weight of each device (16.16).
+    pub(crate) dev_weight: Vec<u32>,
+    /// Whether each device accepts data.
+    pub(crate) dev_usable: Vec<bool>,
+    /// The failure domain of each device: a bucket index at the rule's level, or the
+    /// device index itself when the domain is the device.
+    pub(crate) dev_domain: Vec<u32>,
+    pub(crate) dev_capacity: Vec<u64>,
+    pub(crate) dev_used: Vec<u64>,
+    /// The depth of the failure-domain level (1 = first level; levels+1 = device).
+    domain_depth: usize,
+    /// Number of buckets at the domain level, or devices when the domain is the device.
+    pub(crate) domain_names: Vec<String>,
+    bucket_depth: Vec<u8>,
+}
+
+/// Where a shard's draw ended.
+enum Pick {
+    /// A usable device in an untaken domain.
+    Device(u32),
+    /// Rejected (unusable or taken domain): try again with another attempt number.
+    Reject,
+}
+
+impl SelectTree {
+    pub(crate) fn compile(t: &Topology, domain_depth: usize) -> SelectTree {
+        let tb = t.buckets();
+        let td = t.devices();
+        let mut buckets = Vec::with_capacity(tb.len());
+        let mut items = Vec::with_capacity(tb.len() + td.len());
+        let mut bucket_depth = Vec::with_capacity(tb.len());
+        // usable-below flags, computed bottom-up: buckets are stored parents first.
+        let mut usable_bucket = vec![false; tb.len()];
+        for (i, d) in td.iter().enumerate() {
+            if d.accepts_data() {
+                let mut cur = t.device_parent(i);
+                while let Some(c) = cur {
+                    if usable_bucket[c as usize] {
+                        break;
+                    }
+                    usable_bucket[c as usize] = true;
+                    cur = tb[c as usize].parent;
+                }
+            }
+        }
+        for b in tb {
+            let start = items.len() as u32;
+            let mut first_w = None;
+            let mut uniform = !b.children.is_empty();
+            for &c in &b.children {
+                let (key, w, node, usable) = match c {
+                    Node::Bucket(bi) => {
+                        let cb = &tb[bi as usize];
+                        let key = crate::hash::hash_bytes(cb.depth as u64, cb.name.as_bytes());
+                        (key, cb.weight, bi, usable_bucket[bi as usize])
+                    }
+                    Node::Device(di) => {
+                        let d = &td[di as usize];
+                        (
+                            mix64(0x6465_7669_6365_0000 ^ d.id as u64),
+                            d.weight.0 as u64,
+                            di | DEVICE_BIT,
+                            d.accepts_data(),
+                        )
+                    }
+                };
+                let recip = u64::MAX.checked_div(w).unwrap_or(0);
+                match first_w {
+                    None => first_w = Some(w),
+                    Some(fw) if fw != w => uniform = false,
+                    _ => {}
+                }
+                if w == 0 {
+                    uniform = false;
+                }
+                items.push(Item { key, recip, node, usable });
+            }
+            buckets.push(SBucket { start, len: items.len() as u32 - start, uniform });
+            bucket_depth.push(b.depth as u8);
+        }
+        let levels = t.levels().len();
+        let mut domain_names = Vec::new();
+        let mut bucket_domain = vec![u32::MAX; tb.len()];
+        if domain_depth <= levels {
+            for (i, b) in tb.iter().enumerate() {
+                if b.depth == domain_depth {
+                    bucket_domain[i] = domain_names.len() as u32;
+                    domain_names.push(b.name.clone());
+                }
+            }
+        }
+        let mut dev_domain = Vec::with_capacity(td.len());
+        for (i, d) in td.iter().enumerate() {
+            if domain_depth > levels {
+                dev_domain.push(i as u32);
+                domain_names.push(d.id.to_string());
+            } else {
+                let mut cur = t.device_parent(i);
+                let mut dom = u32::MAX;
+                while let Some(c) = cur {
+                    if tb[c as usize].depth == domain_depth {
+                        dom = bucket_domain[c as usize];
+                        break;
+                    }
+                    cur = tb[c as usize].parent;
+                }
+                dev_domain.push(dom);
+            }
+        }
+        SelectTree {
+            buckets,
+            items,
+            dev_ids: td.iter().map(|d| d.id).collect(),
+            dev_weight: td.iter().map(|d| d.weight.0).collect(),
+            dev_usable: td.iter().map(|d| d.accepts_data()).collect(),
+            dev_domain,
+            dev_capacity: td.iter().map(|d| d.capacity_bytes).collect(),
+            dev_used: td.iter().map(|d| d.used_bytes).collect(),
+            domain_depth,
+            domain_names,
+            bucket_depth,
+        }
+    }
+
+    pub(crate) fn items_len(&self) -> usize {
+        self.items.len()
+    }
+    pub(crate) fn buckets_len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// The dense index of a device id.
+    #[inline]
+    pub(crate) fn dense(&self, id: DeviceId) -> Option<u32> {
+        self.dev_ids.binary_search(&id).ok().map(|i| i as u32)
+    }
+
+    /// Number of failure domains.
+    pub(crate) fn domain_count(&self) -> usize {
+        self.domain_names.len()
+    }
+
+    /// straw2 among a bucket's children. With `skip_unusable`, children with no usable
+    /// device below are not candidates. Returns the winning item.
+    ///
+    /// Each child's 64-bit hash `v` decides: in a uniform bucket the largest `v` wins; in a
+    /// weighted one the smallest `-log2(u)/w` with `u` the top 32 bits of `v`, ties going to
+    /// the larger `v`. Both orders agree when weights are equal; exact ties keep the first
+    /// child in canonical order.
+    #[inline]
+    fn straw2(&self, b: u32, xr: u64, skip_unusable: bool) -> Option<Item> {
+        let sb = self.buckets[b as usize];
+        let items = &self.items[sb.start as usize..(sb.start + sb.len) as usize];
+        if sb.uniform {
+            let mut best_v = 0u64;
+            let mut best = usize::MAX;
+            for (i, it) in items.iter().enumerate() {
+                let v = draw_hash(xr, it.key);
+                let ok = !skip_unusable || it.usable;
+                if ok && (v > best_v || best == usize::MAX) {
+                    best_v = v;
+                    best = i;
+                }
+            }
+            items.get(best).copied()
+        } else {
+            let mut best_draw = u128::MAX;
+            let mut best_v = 0u64;
+            let mut best = usize::MAX;
+            for (i, it) in items.iter().enumerate() {
+                if it.recip == 0 || (skip_unusable && !it.usable) {
+                    continue;
+                }
+                let v = draw_hash(xr, it.key);
+                let draw = neg_log2((v >> 32) + 1) as u128 * it.recip as u128;
+                if draw < best_draw || (draw == best_draw && (v > best_v || best == usize::MAX)) {
+                    best_draw = draw;
+                    best_v = v;
+                    best = i;
+                }
+            }
+            items.get(best).copied()
+        }
+    }
+
+    /// One attempt for one shard: descend from the root to the failure domain (rejecting
+    /// an unusable or taken domain), then to a usable device inside it.
+    #[inline]
+    fn attempt(&self, x: u64, r: u32, taken: &[u32]) -> Pick {
+        let xr = x ^ (r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut b = 0u32;
+        // Above and at the domain: no skipping (rejection keeps EC positions stable).
+        loop {
+            let Some(it) = self.straw2(b, xr, false) else { return Pick::Reject };
+            if !it.usable {
+                return Pick::Reject;
+            }
+            if it.node & DEVICE_BIT != 0 {
+                let di = it.node & !DEVICE_BIT;
+                let dom = self.dev_domain[di as usize];
+                if taken.contains(&dom) {
+                    return Pick::Reject;
+                }
+                return Pick::Device(di);
+            }
+            b = it.node;
+            if self.bucket_depth[b as usize] as usize == self.domain_depth {
+                break;
+            }
+        }
+        // `b` is the domain bucket: descend to a usable device, skipping unusable children.
+        loop {
+            let Some(it) = self.straw2(b, xr, true) else { return Pick::Reject };
+            if it.node & DEVICE_BIT != 0 {
+                let di = it.node & !DEVICE_BIT;
+                if taken.contains(&self.dev_domain[di as usize]) {
+                    return Pick::Reject;
+                }
+                return Pick::Device(di);
+            }
+            b = it.node;
+        }
+    }
+
+    /// Selects `n` devices for the PG whose seed is `x`, writing dense device indices
+    /// (or `u32::MAX` for a shard that could not be placed) into `out`.
+    ///
+    /// Replicated (`indep == false`, CRUSH's firstn): replica `i` tries attempt numbers
+    /// `i, i+n, i+2n, ...`; unplaced replicas are moved to the end.
+    /// Erasure-coded (`indep == true`, CRUSH's indep): in rounds, each unfilled position
+    /// `i` tries attempt `i + round*n`; a position never moves because another one failed.
+    pub(crate) fn select(&self, x: u64, n: usize, indep: bool, out: &mut [u32]) {
+        let mut taken = [u32::MAX; 64];
+        let n = n.min(out.len()).min(64);
+        if indep {
+            for o in out.iter_mut().take(n) {
+                *o = u32::MAX;
+            }
+            let mut filled = 0;
+            for round in 0..TOTAL_TRIES {
+                for pos in 0..n {
+                    if out[pos] != u32::MAX {
+                        continue;
+                    }
+                    let r = pos as u32 + round * n as u32;
+                    if let Pick::Device(di) = self.attempt(x, r, &taken[..n]) {
+                        out[pos] = di;
+                        taken[pos] = self.dev_domain[di as usize];
+                        filled += 1;
+                    }
+                }
+                if filled == n {
+                    break;
+                }
+            }
+        } else {
+            let mut count = 0;
+            for rep in 0..n {
+                for attempt in 0..TOTAL_TRIES {
+                    let r = rep as u32 + attempt * n as u32;
+                    if let Pick::Device(di) = self.attempt(x, r, &taken[..count]) {
+                        out[count] = di;
+                        taken[count] = self.dev_domain[di as usize];
+                        count += 1;
+                        break;
+                    }
+                }
+            }
+            for o in out.iter_mut().take(n).skip(count) {
+                *o = u32::MAX;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_table_is_exact_enough_and_monotone() {
+        assert_eq!(LOG2_TABLE[0], 0);
+        assert_eq!(LOG2_TABLE[256], 1 << 32);
+        for i in 0..=256 {
+            let exact = (1.0 + i as f64 / 256.0).log2() * 4294967296.0;
+            assert!((LOG2_TABLE[i] as f64 - exact).abs() <= 1.0, "entry {i}");
+        }
+        assert_eq!(neg_log2(1 << 32), 0);
+        assert_eq!(neg_log2(1), 32 << 32);
+        let mut prev = u64::MAX;
+        let mut u = 1u64;
+        while u <= 1 << 32 {
+            let l = neg_log2(u);
+            assert!(l <= prev, "not monotone at {u}");
+            let exact = -((u as f64) / 4294967296.0).log2() * 4294967296.0;
+            assert!((l as f64 - exact).abs() < 4294967296.0 * 3e-6, "at {u}: {l} vs {exact}");
+            prev = l;
+            u = u * 3 / 2 + 1;
+        }
+    }
+}
