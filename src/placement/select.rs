@@ -10,11 +10,14 @@
 //! When all children of a bucket weigh the same (the common case) the smallest draw is the
 //! largest hash, so no logarithm is taken at all; both paths order children identically.
 //!
-//! Out devices are handled the way CRUSH handles them, which keeps erasure-coded positions
-//! stable: at and above the failure-domain level an attempt that lands on a domain with no
-//! usable device is *rejected* and retried with a new attempt number; below the domain,
-//! unusable children are skipped. Bucket weights include out devices, so marking a device
-//! out moves exactly that device's shards.
+//! Out devices are handled the way CRUSH handles them: at and above the failure-domain level
+//! an attempt that lands on a domain with no usable device is *rejected* and retried with a
+//! new attempt number; below the domain, unusable children are skipped. Bucket weights
+//! include out devices, so marking a device out moves exactly that device's shards while its
+//! domain has another usable device. When a whole domain becomes unusable, a retried shard
+//! can, exactly as in CRUSH, land on the domain another shard held and push it along; the
+//! running-cluster path (`UpdatePolicy::Pin`) never moves a valid shard, so there erasure-coded
+//! positions are strictly stable.
 
 use crate::hash::mix64;
 use crate::topology::{DeviceId, Node, Topology};
