@@ -51,8 +51,6 @@
 //!
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
-// Index loops over parallel per-device arrays read better than zipped iterators here.
-#![allow(clippy::needless_range_loop)]
 
 pub mod error;
 pub mod ffi;
