@@ -162,6 +162,15 @@ impl Rule {
     }
 }
 
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.mode {
+            Mode::Replicated => write!(f, "{} replicas across {}", self.shards, self.failure_domain),
+            Mode::Erasure { data, coding } => write!(f, "EC {data}+{coding} across {}", self.failure_domain),
+        }
+    }
+}
+
 /// How [`Placement::update`] applies a new map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UpdatePolicy {

@@ -28,6 +28,13 @@ enum Command {
 }
 
 fn main() {
+    // Behave like a Unix filter: a closed pipe (`trimtab ... | head`) ends the process
+    // quietly instead of a panic on the next print.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result: Result<(), String> = match cli.command {
         Command::Simulate(a) => simulate::run(a),

@@ -122,10 +122,7 @@ pub fn run_place(a: PlaceArgs) -> Result<(), String> {
         });
         println!("{v}");
     } else {
-        println!(
-            "{} devices, {} PGs x {} shards ({:?} across {})",
-            r.devices, r.pgs, r.shards_per_pg, rule.mode, rule.failure_domain
-        );
+        println!("{} devices, {} PGs x {} shards ({rule})", r.devices, r.pgs, r.shards_per_pg);
         println!("shards per device: min {} max {} mean {:.1}", r.min_shards, r.max_shards, r.mean_shards);
         if a.pool.balance {
             println!("before balancer: max/mean {:.3}", before.shards.max_over_mean);
