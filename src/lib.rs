@@ -27,6 +27,8 @@
 //!
 //! * [`topology`]: the cluster map: a tree of failure domains whose leaves are devices.
 //! * [`placement`]: which devices hold each placement group, movement plans, the balancer.
+//! * [`shared`]: a lock around a part for multi-threaded hosts, and an event sink that
+//!   pushes a part's events to another thread.
 //! * [`ffi`]: the C ABI over all of the above (header `include/trimtab.h`).
 //!
 //! ## Example
@@ -56,6 +58,7 @@ pub mod error;
 pub mod ffi;
 pub mod hash;
 pub mod placement;
+pub mod shared;
 pub mod time;
 pub mod topology;
 

@@ -725,3 +725,38 @@ impl SelectTree {
         self.dev_ids.capacity() * (4 + 4 + 1 + 4 + 8 + 8) + self.items_len() * 24 + self.buckets_len() * 13
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{regular_cluster, DeviceSpec};
+
+    fn digest(p: &Placement) -> u64 {
+        let mut h = 0u64;
+        for pg in 0..p.pg_count() {
+            for &d in p.pg_row(pg).unwrap() {
+                h = mix64(h ^ d as u64);
+            }
+        }
+        h
+    }
+
+    /// Pinned placements: if one of these changes, every deployed cluster would reshuffle.
+    /// Such a change must bump ALGORITHM_VERSION (and say so in the release notes).
+    #[test]
+    fn placement_is_pinned_for_this_algorithm_version() {
+        assert_eq!(ALGORITHM_VERSION, 1);
+        let t = regular_cluster(&["rack", "host"], &[4, 4], 4, 4_000_000_000_000).unwrap();
+        let rep = Placement::compute(&t, &Rule::replicated(3, "rack"), 1000).unwrap();
+        let ec = Placement::compute_with_seed(&t, &Rule::erasure(2, 1, "host"), 1000, 42).unwrap();
+        let mut weighted = t.clone();
+        weighted
+            .add_devices(vec![DeviceSpec::new(999, 8_000_000_000_000).at(&[("rack", "rack0"), ("host", "host0-0")])])
+            .unwrap();
+        let w = Placement::compute(&weighted, &Rule::replicated(3, "rack"), 1000).unwrap();
+        assert_eq!(
+            [digest(&rep), digest(&ec), digest(&w), rep.object_to_pg(b"pinned") as u64],
+            [6382209081364420749, 1724339205031724319, 4814811078838976608, 777]
+        );
+    }
+}
