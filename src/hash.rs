@@ -42,16 +42,14 @@ pub fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
 /// so that growing the bucket count from n to n+1 moves only 1/(n+1) of the keys, the
 /// minimum. Returns 0 when `buckets` is 0.
 pub fn jump_consistent_hash(mut key: u64, buckets: u32) -> u32 {
-    if buckets == 0 {
-        return 0;
-    }
-    let mut b: i64 = -1;
-    let mut j: i64 = 0;
-    while j < buckets as i64 {
+    let mut b: u64 = 0;
+    let mut j: u64 = 0;
+    while j < buckets as u64 {
         b = j;
         key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
-        // Integer-only form of the published (b + 1) * 2^31 / ((key >> 33) + 1).
-        j = (((b + 1) as u128) << 31).wrapping_div(((key >> 33) + 1) as u128) as i64;
+        // Integer-only form of the published (b + 1) * (2^31 / ((key >> 33) + 1)): exact,
+        // and (b + 1) << 31 cannot overflow since b < 2^32.
+        j = ((b + 1) << 31) / ((key >> 33) + 1);
     }
     b as u32
 }

@@ -248,3 +248,12 @@ fn object_names_spread_over_pgs_and_growing_the_pool_moves_few() {
     assert!((moved as f64 / 100_000.0 - 100.0 / 1100.0).abs() < 0.01, "moved {moved}");
     assert!(*counts.iter().max().unwrap() < 160 && *counts.iter().min().unwrap() > 50);
 }
+
+#[test]
+fn memory_stays_within_the_budget() {
+    // At most 64 bytes per device plus 16 bytes per placed shard, balancer exceptions included.
+    let (t, rule, pgs) = cluster();
+    let p = balanced(&t, &rule, pgs);
+    let budget = 64 * t.devices().len() + 16 * pgs as usize * 3;
+    assert!(p.memory_bytes() <= budget, "{} bytes over a budget of {budget}", p.memory_bytes());
+}
