@@ -257,3 +257,21 @@ fn memory_stays_within_the_budget() {
     let budget = 64 * t.devices().len() + 16 * pgs as usize * 3;
     assert!(p.memory_bytes() <= budget, "{} bytes over a budget of {budget}", p.memory_bytes());
 }
+
+#[test]
+fn sizes_and_counts_at_the_limits_are_rejected_not_overflowed() {
+    let (t, rule, _) = cluster();
+    // 2^26 PGs x 32 shards would need 16 GiB of tables.
+    assert!(matches!(
+        Placement::compute(&t, &Rule::replicated(32, "device"), 1 << 26),
+        Err(PlacementError::InvalidPgCount(_))
+    ));
+    let mut p = Placement::compute(&t, &rule, 64).unwrap();
+    assert!(matches!(p.set_pg_bytes(vec![u64::MAX / 2; 64]), Err(PlacementError::InvalidArgument(_))));
+    // The largest accepted sizes still balance exactly.
+    p.set_pg_bytes(vec![(1u64 << 62) / 64 / 3; 64]).unwrap();
+    let cfg = BalancerConfig { by_bytes: true, ..Default::default() };
+    p.balance(&t, &cfg, 10).unwrap();
+    assert!(p.report().bytes.unwrap().max_over_mean.is_finite());
+    assert!(regular_cluster(&["a", "b", "c"], &[1 << 30, 1 << 30, 1 << 30], 1 << 30, 1).is_err());
+}

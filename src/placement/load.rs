@@ -64,6 +64,20 @@ impl Loads {
     }
 }
 
+/// `total * w / wsum` without overflow: the weights are scaled down together until their
+/// sum fits in 32 bits (the relative error is below 2^-31 of the total).
+#[inline]
+pub(crate) fn share(total: i128, mut w: u128, mut wsum: u128) -> i128 {
+    while wsum >= 1 << 32 {
+        w >>= 1;
+        wsum >>= 1;
+    }
+    if wsum == 0 {
+        return 0;
+    }
+    total * w as i128 / wsum as i128
+}
+
 /// Computes loads from `table` and targets for `total` units, where `cap` is the most one
 /// domain can hold (the units of one shard of every placement group).
 pub(crate) fn compute(
@@ -107,7 +121,7 @@ pub(crate) fn compute(
             if capped[i] || dom_w[i] == 0 || rem_w == 0 {
                 continue;
             }
-            let share = rem_total * dom_w[i] as i128 / rem_w;
+            let share = share(rem_total, dom_w[i], rem_w as u128);
             if share > cap_fp {
                 capped[i] = true;
                 dom_target[i] = cap_fp;
@@ -122,7 +136,7 @@ pub(crate) fn compute(
     }
     for i in 0..nds {
         if !capped[i] && rem_w > 0 {
-            dom_target[i] = rem_total * dom_w[i] as i128 / rem_w;
+            dom_target[i] = share(rem_total, dom_w[i], rem_w as u128);
         }
     }
     let mut target = vec![0i128; nd];
@@ -130,7 +144,7 @@ pub(crate) fn compute(
         if tree.dev_usable[d] {
             let dom = tree.dev_domain[d] as usize;
             if dom < nds && dom_w[dom] > 0 {
-                target[d] = dom_target[dom] * tree.dev_weight[d] as i128 / dom_w[dom] as i128;
+                target[d] = share(dom_target[dom], tree.dev_weight[d] as u128, dom_w[dom]);
             }
         }
     }

@@ -44,6 +44,11 @@ use thiserror::Error;
 pub const MAX_SHARDS: usize = 32;
 /// The most PGs one pool may have.
 pub const MAX_PGS: u32 = 1 << 26;
+/// The most shards (PGs times shards per PG) one pool may have: 2^27, so that a pool's
+/// tables stay within 1 GiB.
+pub const MAX_SLOTS: u64 = 1 << 27;
+/// The most bytes a pool's shards may add up to (so that every sum stays exact).
+pub const MAX_POOL_BYTES: u64 = 1 << 62;
 
 /// Why a placement call was rejected. The placement is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -61,7 +66,7 @@ pub enum PlacementError {
     #[error("rule: {0}")]
     InvalidRule(String),
     /// The PG count is 0 or too large.
-    #[error("pg count {0} is not in 1..={max}", max = MAX_PGS)]
+    #[error("pg count {0} is not in 1..={max} (and at most {slots} shards in all)", max = MAX_PGS, slots = MAX_SLOTS)]
     InvalidPgCount(u64),
     /// A lookup named a PG outside the pool.
     #[error("pg {pg} does not exist (the pool has {pgs})")]
@@ -316,7 +321,7 @@ impl Placement {
     /// same PG number differently.
     pub fn compute_with_seed(t: &Topology, rule: &Rule, pg_count: u32, seed: u64) -> Result<Placement, PlacementError> {
         let domain_depth = rule.validate(t)?;
-        if pg_count == 0 || pg_count > MAX_PGS {
+        if pg_count == 0 || pg_count > MAX_PGS || pg_count as u64 * rule.shards as u64 > MAX_SLOTS {
             return Err(PlacementError::InvalidPgCount(pg_count as u64));
         }
         let tree = SelectTree::compile(t, domain_depth);
@@ -425,8 +430,10 @@ impl Placement {
         if bytes.len() != self.pg_count as usize {
             return Err(PlacementError::InvalidArgument(format!("{} PG sizes for {} PGs", bytes.len(), self.pg_count)));
         }
-        if bytes.iter().any(|&b| b > 1 << 60) {
-            return Err(PlacementError::InvalidArgument("a PG size above 2^60 bytes".into()));
+        let total =
+            bytes.iter().try_fold(0u64, |acc, &b| acc.checked_add(b)).and_then(|t| t.checked_mul(self.n as u64));
+        if total.is_none_or(|t| t > MAX_POOL_BYTES) {
+            return Err(PlacementError::InvalidArgument("the PG sizes add up to more than 2^62 bytes".into()));
         }
         self.pg_bytes = Some(bytes);
         Ok(())

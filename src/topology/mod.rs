@@ -688,11 +688,11 @@ pub fn regular_cluster(
     }
     let mut specs = Vec::new();
     let mut path = vec![0usize; shape.len()];
-    let total: usize = shape.iter().product::<usize>().saturating_mul(devices_per_leaf);
+    let leaves = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).unwrap_or(usize::MAX);
+    let total = leaves.saturating_mul(devices_per_leaf);
     if total > MAX_DEVICES {
         return Err(TopologyError::TooManyDevices(total));
     }
-    let leaves: usize = shape.iter().product();
     for leaf in 0..leaves {
         let mut rem = leaf;
         for i in (0..shape.len()).rev() {
