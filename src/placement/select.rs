@@ -119,6 +119,8 @@ pub(crate) struct SelectTree {
     pub(crate) dev_used: Vec<u64>,
     /// The depth of the failure-domain level (1 = first level; levels+1 = device).
     domain_depth: usize,
+    /// The domain index of each bucket at the domain level (`u32::MAX` elsewhere).
+    bucket_domain: Vec<u32>,
     /// Number of buckets at the domain level, or devices when the domain is the device.
     pub(crate) domain_names: Vec<String>,
     bucket_depth: Vec<u8>,
@@ -229,6 +231,7 @@ impl SelectTree {
             domain_depth,
             domain_names,
             bucket_depth,
+            bucket_domain,
         }
     }
 
@@ -250,40 +253,46 @@ impl SelectTree {
         self.domain_names.len()
     }
 
-    /// straw2 among a bucket's children. With `skip_unusable`, children with no usable
-    /// device below are not candidates. Returns the winning item.
+    /// straw2 among a bucket's children. With `SKIP`, children with no usable device below
+    /// are not candidates. Returns the winning item.
     ///
     /// Each child's 64-bit hash `v` decides: in a uniform bucket the largest `v` wins; in a
     /// weighted one the smallest `-log2(u)/w` with `u` the top 32 bits of `v`, ties going to
-    /// the larger `v`. Both orders agree when weights are equal; exact ties keep the first
-    /// child in canonical order.
+    /// the larger `v`. Both orders agree when weights are equal; an exact 64-bit tie goes to
+    /// the later child in canonical order, in both paths.
     #[inline]
-    fn straw2(&self, b: u32, xr: u64, skip_unusable: bool) -> Option<Item> {
+    fn straw2<const SKIP: bool>(&self, b: u32, xr: u64) -> Option<Item> {
         let sb = self.buckets[b as usize];
         let items = &self.items[sb.start as usize..(sb.start + sb.len) as usize];
         if sb.uniform {
+            // Branch-free argmax; an unusable child's hash is masked to 0 when skipping.
             let mut best_v = 0u64;
-            let mut best = usize::MAX;
+            let mut best = 0usize;
             for (i, it) in items.iter().enumerate() {
-                let v = draw_hash(xr, it.key);
-                let ok = !skip_unusable || it.usable;
-                if ok && (v > best_v || best == usize::MAX) {
+                let mask = if SKIP { (it.usable as u64).wrapping_neg() } else { u64::MAX };
+                let v = draw_hash(xr, it.key) & mask;
+                if v >= best_v {
                     best_v = v;
                     best = i;
                 }
             }
-            items.get(best).copied()
+            let it = items.get(best).copied()?;
+            if SKIP && !it.usable {
+                // Every usable child hashed to exactly 0 (or there is none): vanishingly rare.
+                return items.iter().rev().find(|it| it.usable).copied();
+            }
+            Some(it)
         } else {
             let mut best_draw = u128::MAX;
             let mut best_v = 0u64;
             let mut best = usize::MAX;
             for (i, it) in items.iter().enumerate() {
-                if it.recip == 0 || (skip_unusable && !it.usable) {
+                if it.recip == 0 || (SKIP && !it.usable) {
                     continue;
                 }
                 let v = draw_hash(xr, it.key);
                 let draw = neg_log2((v >> 32) + 1) as u128 * it.recip as u128;
-                if draw < best_draw || (draw == best_draw && (v > best_v || best == usize::MAX)) {
+                if draw < best_draw || (draw == best_draw && v >= best_v) {
                     best_draw = draw;
                     best_v = v;
                     best = i;
@@ -301,7 +310,7 @@ impl SelectTree {
         let mut b = 0u32;
         // Above and at the domain: no skipping (rejection keeps EC positions stable).
         loop {
-            let Some(it) = self.straw2(b, xr, false) else { return Pick::Reject };
+            let Some(it) = self.straw2::<false>(b, xr) else { return Pick::Reject };
             if !it.usable {
                 return Pick::Reject;
             }
@@ -315,18 +324,18 @@ impl SelectTree {
             }
             b = it.node;
             if self.bucket_depth[b as usize] as usize == self.domain_depth {
+                // Reject a taken domain before descending into it.
+                if taken.contains(&self.bucket_domain[b as usize]) {
+                    return Pick::Reject;
+                }
                 break;
             }
         }
         // `b` is the domain bucket: descend to a usable device, skipping unusable children.
         loop {
-            let Some(it) = self.straw2(b, xr, true) else { return Pick::Reject };
+            let Some(it) = self.straw2::<true>(b, xr) else { return Pick::Reject };
             if it.node & DEVICE_BIT != 0 {
-                let di = it.node & !DEVICE_BIT;
-                if taken.contains(&self.dev_domain[di as usize]) {
-                    return Pick::Reject;
-                }
-                return Pick::Device(di);
+                return Pick::Device(it.node & !DEVICE_BIT);
             }
             b = it.node;
         }
