@@ -26,11 +26,7 @@ fn main() {
          #define TRIMTAB_ABI_VERSION 1\n"
     ));
 
-    match cbindgen::Builder::new()
-        .with_src(crate_dir.join("src/ffi/mod.rs"))
-        .with_config(config)
-        .generate()
-    {
+    match cbindgen::Builder::new().with_src(crate_dir.join("src/ffi/mod.rs")).with_config(config).generate() {
         Ok(bindings) => {
             bindings.write_to_file(include_dir.join("trimtab.h"));
         }

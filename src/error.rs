@@ -7,4 +7,11 @@ use thiserror::Error as ThisError;
 /// Any error a trimtab call can return. Each part's error converts into it with `?`.
 #[derive(Debug, Clone, PartialEq, Eq, ThisError)]
 #[non_exhaustive]
-pub enum Error {}
+pub enum Error {
+    /// A throttle call failed.
+    #[error(transparent)]
+    Throttle(#[from] crate::throttle::ThrottleError),
+    /// A migration scheduler call failed.
+    #[error(transparent)]
+    Migration(#[from] crate::migration::MigrationError),
+}

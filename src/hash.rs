@@ -73,9 +73,8 @@ mod tests {
     #[test]
     fn jump_moves_the_minimum() {
         let n = 10_000u64;
-        let moved = (0..n)
-            .filter(|&k| jump_consistent_hash(mix64(k), 10) != jump_consistent_hash(mix64(k), 11))
-            .count() as f64;
+        let moved =
+            (0..n).filter(|&k| jump_consistent_hash(mix64(k), 10) != jump_consistent_hash(mix64(k), 11)).count() as f64;
         // Optimum is n/11 ≈ 909; every moved key goes to the new bucket.
         assert!((moved - 909.0).abs() < 120.0, "moved {moved}");
         for k in 0..n {

@@ -25,6 +25,10 @@
 //!
 //! ## Parts
 //!
+//! * [`throttle`]: how many bytes a migration may send now (token buckets per node in/out and
+//!   global, all-or-nothing, reservations, runtime rates, a load-following ceiling).
+//! * [`migration`]: which move runs next (indexed heap, policies, aging, per-node caps,
+//!   admission through the throttle, chunked grants, retry, cancel) and its simulation.
 //! * [`ffi`]: the C ABI over all of the above (header `include/trimtab.h`).
 //!
 #![deny(unsafe_code)]
@@ -33,6 +37,8 @@
 pub mod error;
 pub mod ffi;
 pub mod hash;
+pub mod migration;
+pub mod throttle;
 pub mod time;
 
 pub use error::Error;

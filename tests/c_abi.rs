@@ -51,13 +51,23 @@ fn staticlib() -> PathBuf {
 fn header_compiles_alone_as_c11_and_cpp17_twice_included() {
     let dir = tempdir("header");
     let c = dir.join("twice.c");
-    std::fs::write(&c, "#include \"trimtab.h\"\n#include \"trimtab.h\"\nint main(void) { return TRIMTAB_ABI_VERSION == 1 ? 0 : 1; }\n").unwrap();
+    std::fs::write(
+        &c,
+        "#include \"trimtab.h\"\n#include \"trimtab.h\"\nint main(void) { return TRIMTAB_ABI_VERSION == 1 ? 0 : 1; }\n",
+    )
+    .unwrap();
     let cc = dir.join("twice.cc");
     std::fs::write(&cc, "#include \"trimtab.h\"\n#include \"trimtab.h\"\nint main() { return trimtab_abi_version() == TRIMTAB_ABI_VERSION ? 0 : 1; }\n").unwrap();
     let inc = root().join("include");
-    run(Command::new("cc").args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"]).arg(&inc).arg(&c));
+    run(Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+        .arg(&inc)
+        .arg(&c));
     if have("g++") {
-        run(Command::new("g++").args(["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"]).arg(&inc).arg(&cc));
+        run(Command::new("g++")
+            .args(["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+            .arg(&inc)
+            .arg(&cc));
     }
 }
 
@@ -96,12 +106,14 @@ fn c_programs_pass_under_valgrind() {
             .args(["-lpthread", "-ldl", "-lm", "-o"])
             .arg(&exe));
         if valgrind {
-            run(Command::new("valgrind").args([
-                "--quiet",
-                "--error-exitcode=99",
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite,indirect",
-            ]).arg(&exe));
+            run(Command::new("valgrind")
+                .args([
+                    "--quiet",
+                    "--error-exitcode=99",
+                    "--leak-check=full",
+                    "--errors-for-leak-kinds=definite,indirect",
+                ])
+                .arg(&exe));
         } else {
             run(&mut Command::new(&exe));
         }

@@ -21,6 +21,8 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_uint, CStr};
 
+pub mod migration;
+pub mod throttle;
 
 /// Status code returned by every function of the C ABI.
 ///
@@ -51,6 +53,15 @@ pub enum trimtab_status {
     SnapshotInvalid = 101,
     /// A placement rule or pool could not be used with this map.
     PlacementInvalid = 200,
+    /// A whole-request throttle check was larger than a bucket's burst and could never
+    /// pass: reserve it or take it in pieces.
+    ThrottleExceedsBurst = 300,
+    /// A throttle node id was added twice.
+    ThrottleDuplicateNode = 301,
+    /// Reported progress was beyond the bytes granted or the task's size, or went backwards.
+    MigrationInvalidProgress = 400,
+    /// The call needs a running task (progress, completion, failure) and the task is not.
+    MigrationNotRunning = 401,
 }
 
 impl trimtab_status {
@@ -67,6 +78,10 @@ impl trimtab_status {
             100 => c"topology change rejected",
             101 => c"snapshot rejected",
             200 => c"placement rule rejected",
+            300 => c"request exceeds the throttle burst",
+            301 => c"throttle node already exists",
+            400 => c"invalid migration progress",
+            401 => c"migration task is not running",
             _ => c"unknown status code",
         }
     }
@@ -74,7 +89,37 @@ impl trimtab_status {
 
 impl From<&crate::Error> for trimtab_status {
     fn from(e: &crate::Error) -> Self {
-        match *e {}
+        match e {
+            crate::Error::Throttle(t) => t.into(),
+            crate::Error::Migration(m) => m.into(),
+        }
+    }
+}
+
+impl From<&crate::throttle::ThrottleError> for trimtab_status {
+    fn from(e: &crate::throttle::ThrottleError) -> Self {
+        use crate::throttle::ThrottleError as E;
+        match e {
+            E::ExceedsBurst { .. } => trimtab_status::ThrottleExceedsBurst,
+            E::DuplicateNode(_) => trimtab_status::ThrottleDuplicateNode,
+            E::UnknownNode(_) => trimtab_status::NotFound,
+            E::CapacityExceeded(_) => trimtab_status::CapacityExceeded,
+            _ => trimtab_status::InvalidArgument,
+        }
+    }
+}
+
+impl From<&crate::migration::MigrationError> for trimtab_status {
+    fn from(e: &crate::migration::MigrationError) -> Self {
+        use crate::migration::MigrationError as E;
+        match e {
+            E::UnknownTask(_) => trimtab_status::NotFound,
+            E::CapacityExceeded { .. } => trimtab_status::CapacityExceeded,
+            E::InvalidProgress { .. } => trimtab_status::MigrationInvalidProgress,
+            E::NotRunning(_) => trimtab_status::MigrationNotRunning,
+            E::Throttle(t) => t.into(),
+            _ => trimtab_status::InvalidArgument,
+        }
     }
 }
 
@@ -165,10 +210,12 @@ pub(crate) unsafe fn slice_ref<'a, T>(ptr: *const T, len: usize) -> Result<&'a [
 ///
 /// # Safety
 /// As [`slice_ref`].
+#[allow(dead_code)] // unused until a part with names (topology) is merged
 pub(crate) unsafe fn str_ref<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, trimtab_status> {
     // SAFETY: forwarded contract.
     let bytes = unsafe { slice_ref(ptr.cast::<u8>(), len)? };
-    std::str::from_utf8(bytes).map_err(|e| fail_with(trimtab_status::InvalidArgument, format!("name is not valid UTF-8: {e}")))
+    std::str::from_utf8(bytes)
+        .map_err(|e| fail_with(trimtab_status::InvalidArgument, format!("name is not valid UTF-8: {e}")))
 }
 
 /// Writes `value` through an out-pointer the caller promised is valid.
