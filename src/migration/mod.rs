@@ -34,8 +34,9 @@
 //! `queued + no_deadline_horizon`). So a task is never overtaken, within its class, by a
 //! task queued more than `9 × aging_step` after it (priority and importance policies) — its
 //! wait is bounded by the work queued before that — and once a blocked task has waited
-//! `starvation_guard` its two nodes are reserved for it until it starts, so node contention
-//! cannot postpone it for more than one running chunk per slot. With `strict_classes` (the
+//! `starvation_guard` (the longest-waiting such task first) its two nodes are reserved for
+//! it until it starts, so node contention (its source free while its target is busy and
+//! the other way round) cannot postpone it for more than one running chunk per slot. With `strict_classes` (the
 //! default) rebuild and repair work (redundancy at risk) always goes before drain and
 //! rebalance work: rebalance can never starve a rebuild.
 
@@ -741,18 +742,20 @@ impl Scheduler {
     /// tokens come back, and an [`Event::Superseded`] says so).
     pub fn push(&mut self, r: MoveRequest, now: Time) -> Result<TaskId, MigrationError> {
         self.validate(&r)?;
-        let now = self.advance(now);
+        // Every check before the first change, so that a refusal changes nothing (not even
+        // the last time seen).
+        let now = Time(self.now.max(now.0));
         let key = pg_key(r.pg, r.shard);
         let old = self.index.find(key, |s| self.tasks.get(s as usize).map_or(u64::MAX, |t| pg_key(t.pg, t.shard)));
         if old.is_none() && self.live >= self.cfg.max_tasks {
             return Err(MigrationError::CapacityExceeded { what: "task", cap: self.cfg.max_tasks as u64 });
         }
-        // Nodes and the pair before anything else changes, so a refusal changes nothing.
         let src_new = self.throttle.node(r.from_node).is_none();
         let dst_new = self.throttle.node(r.to_node).is_none() && r.to_node != r.from_node;
         if (src_new as usize + dst_new as usize) + self.throttle.node_count() > self.cfg.throttle.max_nodes as usize {
             return Err(MigrationError::CapacityExceeded { what: "node", cap: self.cfg.throttle.max_nodes as u64 });
         }
+        self.now = now.0;
         let s = self.node_ref(r.from_node, now)?;
         let d = self.node_ref(r.to_node, now)?;
         let pair = self.pair_for(s.0, d.0);
@@ -997,9 +1000,18 @@ impl Scheduler {
             };
             if let Some(n) = blocked_on {
                 self.park(p, n);
-                if self.starving.is_none() {
-                    if let Some((_, top)) = self.pairs[p as usize].heap.peek() {
-                        if now.0.saturating_sub(self.tasks[top as usize].queued_at) >= self.cfg.starvation_guard_ns {
+                // The longest-waiting blocked task past the guard gets its nodes reserved.
+                if let Some((_, top)) = self.pairs[p as usize].heap.peek() {
+                    let since = self.tasks[top as usize].queued_at;
+                    if now.0.saturating_sub(since) >= self.cfg.starvation_guard_ns {
+                        let older = match self.starving {
+                            None => true,
+                            Some(q) => self.pairs[q as usize]
+                                .heap
+                                .peek()
+                                .is_none_or(|(_, qt)| self.tasks[qt as usize].queued_at > since),
+                        };
+                        if older {
                             self.starving = Some(p);
                         }
                     }

@@ -176,7 +176,9 @@ impl Bucket {
 
     /// Changes the rate and burst from `now` on: the balance is first brought up to date at
     /// the old rate, then capped at the new burst, so a change never releases saved-up
-    /// tokens and applies at the next check.
+    /// tokens and applies at the next check. A debt from an earlier reservation is repaid at
+    /// the new rate: the reserved transfer keeps the time it was promised, and the change
+    /// delays everything after it.
     pub fn set_limit(&mut self, limit: Limit, now: Time) -> Result<(), ThrottleError> {
         limit.validate()?;
         self.refill(now);
