@@ -16,7 +16,20 @@ pub const MAX_RATE: u64 = 1 << 40;
 /// The largest burst a bucket accepts, in bytes (2⁴⁸ ≈ 281 TB).
 pub const MAX_BURST: u64 = 1 << 48;
 
-const NANO: i128 = NANOS_PER_SEC as i128;
+pub(crate) const NANO: i128 = NANOS_PER_SEC as i128;
+
+/// Whole bytes in a nano-byte balance (0 when in debt); a 64-bit division (by a constant,
+/// so a multiplication) whenever the balance fits, which it does for bursts below 18 GB.
+#[inline(always)]
+pub(crate) fn whole_bytes(t: i128) -> u64 {
+    if t <= 0 {
+        0
+    } else if t <= u64::MAX as i128 {
+        t as u64 / NANOS_PER_SEC
+    } else {
+        (t / NANO) as u64
+    }
+}
 
 /// A rate and a burst, in bytes per second and bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -82,7 +95,7 @@ impl Bucket {
     }
 
     #[inline(always)]
-    fn refill(&mut self, now: Time) {
+    pub(crate) fn refill(&mut self, now: Time) {
         if now.0 > self.last {
             let dt = now.0 - self.last;
             self.last = now.0;
@@ -96,11 +109,19 @@ impl Bucket {
     #[inline]
     pub fn available(&mut self, now: Time) -> u64 {
         self.refill(now);
-        if self.tokens <= 0 {
-            0
-        } else {
-            (self.tokens / NANO) as u64
-        }
+        whole_bytes(self.tokens)
+    }
+
+    /// The balance in nano-bytes (as of the last refill).
+    #[inline(always)]
+    pub(crate) fn tokens(&self) -> i128 {
+        self.tokens
+    }
+
+    /// Takes `need` nano-bytes (the caller checked the balance).
+    #[inline(always)]
+    pub(crate) fn take(&mut self, need: i128) {
+        self.tokens -= need;
     }
 
     /// Takes `n` bytes if they are all available now; otherwise takes nothing.

@@ -197,10 +197,24 @@ impl Throttle {
     #[inline]
     pub fn available(&mut self, from: NodeRef, to: NodeRef, now: Time) -> Result<u64, ThrottleError> {
         let (f, t) = self.pair(from, to)?;
-        let g = self.global.available(now);
-        let o = self.nodes[f].out.available(now);
-        let i = self.nodes[t].inb.available(now);
-        Ok(g.min(o).min(i))
+        Ok(bucket::whole_bytes(self.least(f, t, now)))
+    }
+
+    /// Refills the three buckets of a path and returns the least balance, in nano-bytes.
+    #[inline(always)]
+    fn least(&mut self, f: usize, t: usize, now: Time) -> i128 {
+        self.global.refill(now);
+        self.nodes[f].out.refill(now);
+        self.nodes[t].inb.refill(now);
+        self.global.tokens().min(self.nodes[f].out.tokens()).min(self.nodes[t].inb.tokens())
+    }
+
+    /// Takes `as nano-bytes` from the three buckets of a path.
+    #[inline(always)]
+    fn take(&mut self, f: usize, t: usize, need: i128) {
+        self.global.take(need);
+        self.nodes[f].out.take(need);
+        self.nodes[t].inb.take(need);
     }
 
     /// Takes `n` bytes from `from`'s outbound, `to`'s inbound and the global bucket if all
@@ -209,34 +223,26 @@ impl Throttle {
     #[inline]
     pub fn try_acquire(&mut self, from: NodeRef, to: NodeRef, n: u64, now: Time) -> Result<bool, ThrottleError> {
         let (f, t) = self.pair(from, to)?;
+        let need = n as i128 * bucket::NANO;
+        if self.least(f, t, now) >= need {
+            self.take(f, t, need);
+            return Ok(true);
+        }
         let min_burst = self.global.burst().min(self.nodes[f].out.burst()).min(self.nodes[t].inb.burst());
         if n > min_burst {
             return Err(ThrottleError::ExceedsBurst { bytes: n, burst: min_burst });
         }
-        if self.global.available(now) >= n
-            && self.nodes[f].out.available(now) >= n
-            && self.nodes[t].inb.available(now) >= n
-        {
-            // Cannot fail: each balance was just checked at the same `now`.
-            let _ = self.global.acquire_up_to(n, now);
-            let _ = self.nodes[f].out.acquire_up_to(n, now);
-            let _ = self.nodes[t].inb.acquire_up_to(n, now);
-            Ok(true)
-        } else {
-            Ok(false)
-        }
+        Ok(false)
     }
 
     /// Takes as many bytes as all three buckets have, at most `max`, and returns how many
     /// (the "granted in pieces" path for transfers larger than a burst).
     #[inline]
     pub fn acquire_up_to(&mut self, from: NodeRef, to: NodeRef, max: u64, now: Time) -> Result<u64, ThrottleError> {
-        let g = self.available(from, to, now)?.min(max);
+        let (f, t) = self.pair(from, to)?;
+        let g = bucket::whole_bytes(self.least(f, t, now)).min(max);
         if g > 0 {
-            let (f, t) = (from.0 as usize, to.0 as usize);
-            self.global.acquire_up_to(g, now);
-            self.nodes[f].out.acquire_up_to(g, now);
-            self.nodes[t].inb.acquire_up_to(g, now);
+            self.take(f, t, g as i128 * bucket::NANO);
         }
         Ok(g)
     }
