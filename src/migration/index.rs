@@ -1,25 +1,32 @@
-//! An open-addressing index from a (pg, shard) key to a task slot, four bytes per bucket:
-//! the keys live in the task records, so the table holds only slot numbers. Linear probing
-//! with backward-shift deletion (no tombstones), load at most 3/4.
+//! An open-addressing index from a (pg, shard) key to a task slot. Each bucket holds the
+//! slot and the low 32 bits of the key's hash: a probe compares hashes without touching the
+//! task records (which would be a cache miss each at a million tasks), and growing or
+//! deleting finds every entry's home from its stored hash alone. Linear probing with
+//! backward-shift deletion (no tombstones), load at most 3/4.
 
 #![forbid(unsafe_code)]
 
-const EMPTY: u32 = u32::MAX;
+const EMPTY: u64 = u64::MAX;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SlotIndex {
-    table: Vec<u32>,
+    table: Vec<u64>,
     len: usize,
 }
 
 #[inline]
-fn home(key: u64, mask: usize) -> usize {
-    (crate::hash::mix64(key ^ 0x5bd1_e995) as usize) & mask
+fn hash32(key: u64) -> u32 {
+    crate::hash::mix64(key ^ 0x5bd1_e995) as u32
+}
+
+#[inline]
+fn entry(h: u32, slot: u32) -> u64 {
+    (h as u64) << 32 | slot as u64
 }
 
 impl SlotIndex {
     pub(crate) fn allocated_bytes(&self) -> usize {
-        self.table.capacity() * 4
+        self.table.capacity() * 8
     }
 
     pub(crate) fn find(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Option<u32> {
@@ -27,59 +34,62 @@ impl SlotIndex {
             return None;
         }
         let mask = self.table.len() - 1;
-        let mut i = home(key, mask);
+        let h = hash32(key);
+        let mut i = h as usize & mask;
         loop {
-            let s = self.table[i];
-            if s == EMPTY {
+            let e = self.table[i];
+            if e == EMPTY {
                 return None;
             }
-            if key_of(s) == key {
-                return Some(s);
+            if (e >> 32) as u32 == h && key_of(e as u32) == key {
+                return Some(e as u32);
             }
             i = (i + 1) & mask;
         }
     }
 
     /// Inserts a key known to be absent.
-    pub(crate) fn insert(&mut self, key: u64, slot: u32, key_of: impl Fn(u32) -> u64 + Copy) {
+    pub(crate) fn insert(&mut self, key: u64, slot: u32) {
         if (self.len + 1) * 4 > self.table.len() * 3 {
-            self.grow(key_of);
+            self.grow();
         }
         let mask = self.table.len() - 1;
-        let mut i = home(key, mask);
+        let h = hash32(key);
+        let mut i = h as usize & mask;
         while self.table[i] != EMPTY {
             i = (i + 1) & mask;
         }
-        self.table[i] = slot;
+        self.table[i] = entry(h, slot);
         self.len += 1;
     }
 
-    fn grow(&mut self, key_of: impl Fn(u32) -> u64) {
+    fn grow(&mut self) {
         let n = (self.table.len() * 2).max(16);
         let old = std::mem::replace(&mut self.table, vec![EMPTY; n]);
         let mask = n - 1;
-        for s in old.into_iter().filter(|&s| s != EMPTY) {
-            let mut i = home(key_of(s), mask);
+        for e in old.into_iter().filter(|&e| e != EMPTY) {
+            let mut i = (e >> 32) as usize & mask;
             while self.table[i] != EMPTY {
                 i = (i + 1) & mask;
             }
-            self.table[i] = s;
+            self.table[i] = e;
         }
     }
 
     /// Removes `key`'s entry (which must map to `slot`).
-    pub(crate) fn remove(&mut self, key: u64, slot: u32, key_of: impl Fn(u32) -> u64) -> bool {
+    pub(crate) fn remove(&mut self, key: u64, slot: u32) -> bool {
         if self.table.is_empty() {
             return false;
         }
         let mask = self.table.len() - 1;
-        let mut i = home(key, mask);
+        let want = entry(hash32(key), slot);
+        let mut i = (want >> 32) as usize & mask;
         loop {
-            let s = self.table[i];
-            if s == EMPTY {
+            let e = self.table[i];
+            if e == EMPTY {
                 return false;
             }
-            if s == slot {
+            if e == want {
                 break;
             }
             i = (i + 1) & mask;
@@ -88,15 +98,15 @@ impl SlotIndex {
         let mut hole = i;
         let mut j = (i + 1) & mask;
         loop {
-            let s = self.table[j];
-            if s == EMPTY {
+            let e = self.table[j];
+            if e == EMPTY {
                 break;
             }
-            let h = home(key_of(s), mask);
-            // Move s into the hole when its home is not in (hole, j].
+            let h = (e >> 32) as usize & mask;
+            // Move e into the hole when its home is not in (hole, j].
             let between = if hole <= j { h > hole && h <= j } else { h > hole || h <= j };
             if !between {
-                self.table[hole] = s;
+                self.table[hole] = e;
                 hole = j;
             }
             j = (j + 1) & mask;
@@ -120,20 +130,17 @@ mod tests {
             x = crate::hash::mix64(x);
             let slot = (x % 500) as u32;
             let k = (x >> 32) % 300;
-            let ks = keys.clone();
             if keys[slot as usize] == u64::MAX {
-                if idx.find(k, |s| ks[s as usize]).is_none() {
+                if idx.find(k, |s| keys[s as usize]).is_none() {
                     keys[slot as usize] = k;
-                    let ks = keys.clone();
-                    idx.insert(k, slot, |s| ks[s as usize]);
+                    idx.insert(k, slot);
                 }
             } else {
                 let old = keys[slot as usize];
-                assert_eq!(idx.find(old, |s| ks[s as usize]), Some(slot));
-                assert!(idx.remove(old, slot, |s| ks[s as usize]));
+                assert_eq!(idx.find(old, |s| keys[s as usize]), Some(slot));
+                assert!(idx.remove(old, slot));
                 keys[slot as usize] = u64::MAX;
-                let ks = keys.clone();
-                assert_eq!(idx.find(old, |s| ks[s as usize]), None);
+                assert_eq!(idx.find(old, |s| keys[s as usize]), None);
             }
         }
         for (s, &k) in keys.iter().enumerate() {

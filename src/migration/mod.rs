@@ -477,7 +477,8 @@ const FLAG_STARTED: u8 = 1;
 const FLAG_IMPORTANCE_SET: u8 = 2;
 const FLAG_DEAD: u8 = 4;
 
-/// One task record. 80 bytes; plus 16 in its pair heap and ~8 in the (pg, shard) index.
+/// One task record. 80 bytes; plus 16 in its pair heap, 4 of heap position and 8–16 in
+/// the (pg, shard) index.
 #[derive(Debug, Clone)]
 struct Task {
     bytes: u64,
@@ -491,8 +492,8 @@ struct Task {
     to_device: u32,
     pair: u32,
     generation: u32,
-    /// Heap position while queued, running-list index while running, free-list link
-    /// while free.
+    /// Running-list index while running, free-list link while free (the heap position
+    /// lives in `Scheduler::heap_pos`, a dense array that sifts touch instead of records).
     pos: u32,
     importance: u16,
     priority: u8,
@@ -501,16 +502,6 @@ struct Task {
     state: TaskState,
     attempts: u8,
     flags: u8,
-}
-
-struct TaskPos<'a>(&'a mut [Task]);
-impl PosStore for TaskPos<'_> {
-    #[inline(always)]
-    fn set_pos(&mut self, id: u32, pos: u32) {
-        if let Some(t) = self.0.get_mut(id as usize) {
-            t.pos = pos;
-        }
-    }
 }
 
 /// Key in the ready heap: (tier of the best task's key, inverted criticality, the key).
@@ -582,6 +573,7 @@ pub struct Scheduler {
     cfg: SchedulerConfig,
     throttle: Throttle,
     tasks: Vec<Task>,
+    heap_pos: Vec<u32>,
     free_head: u32,
     live: u32,
     index: SlotIndex,
@@ -623,6 +615,7 @@ impl Scheduler {
             cfg,
             throttle,
             tasks: Vec::new(),
+            heap_pos: Vec::new(),
             free_head: NO_POS,
             live: 0,
             index: SlotIndex::default(),
@@ -665,6 +658,7 @@ impl Scheduler {
     /// Reserves room for `n` tasks up front (so that pushes never reallocate).
     pub fn reserve_tasks(&mut self, n: usize) {
         self.tasks.reserve(n.saturating_sub(self.tasks.len()));
+        self.heap_pos.reserve(n.saturating_sub(self.heap_pos.len()));
     }
 
     fn advance(&mut self, now: Time) -> Time {
@@ -851,9 +845,10 @@ impl Scheduler {
             self.tasks.push(t);
             (self.tasks.len() - 1) as u32
         };
-        let tasks = &self.tasks;
-        self.index
-            .insert(pg_key(r.pg, r.shard), slot, |s| tasks.get(s as usize).map_or(u64::MAX, |t| pg_key(t.pg, t.shard)));
+        self.index.insert(pg_key(r.pg, r.shard), slot);
+        if self.heap_pos.len() <= slot as usize {
+            self.heap_pos.resize(slot as usize + 1, NO_POS);
+        }
         self.live += 1;
         self.counts[TaskState::Queued as usize] += 1;
         self.bytes_left += r.bytes;
@@ -870,7 +865,7 @@ impl Scheduler {
         let key = self.task_key(&self.tasks[slot as usize]);
         let p = self.tasks[slot as usize].pair;
         let pair = &mut self.pairs[p as usize];
-        pair.heap.push(key, slot, &mut TaskPos(&mut self.tasks));
+        pair.heap.push(key, slot, &mut self.heap_pos);
         if pair.parked_on == NO_POS {
             self.refresh_ready(p);
         }
@@ -1031,7 +1026,7 @@ impl Scheduler {
 
     /// Starts the best task of pair `p` (slots were checked by the caller).
     fn start_top(&mut self, p: u32, now: Time) {
-        let Some((_, slot)) = self.pairs[p as usize].heap.pop(&mut TaskPos(&mut self.tasks)) else {
+        let Some((_, slot)) = self.pairs[p as usize].heap.pop(&mut self.heap_pos) else {
             return;
         };
         let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
@@ -1095,8 +1090,8 @@ impl Scheduler {
         match state {
             TaskState::Running => self.stop_running(slot),
             TaskState::Queued => {
-                let pos = t.pos;
-                self.pairs[pair as usize].heap.remove_at(pos, &mut TaskPos(&mut self.tasks));
+                let pos = self.heap_pos[slot as usize];
+                self.pairs[pair as usize].heap.remove_at(pos, &mut self.heap_pos);
                 if self.pairs[pair as usize].parked_on == NO_POS {
                     self.refresh_ready(pair);
                 }
@@ -1111,8 +1106,7 @@ impl Scheduler {
         self.bytes_left -= left;
         self.nodes[s as usize].rem_out -= left;
         self.nodes[d as usize].rem_in -= left;
-        let tasks = &self.tasks;
-        self.index.remove(key, slot, |s| tasks.get(s as usize).map_or(u64::MAX, |t| pg_key(t.pg, t.shard)));
+        self.index.remove(key, slot);
         let pr = &mut self.pairs[pair as usize];
         pr.live -= 1;
         if pr.live == 0 {
@@ -1221,8 +1215,8 @@ impl Scheduler {
             return;
         }
         let key = self.task_key(t);
-        let (pair, pos) = (t.pair, t.pos);
-        self.pairs[pair as usize].heap.update_at(pos, key, &mut TaskPos(&mut self.tasks));
+        let (pair, pos) = (t.pair, self.heap_pos[slot as usize]);
+        self.pairs[pair as usize].heap.update_at(pos, key, &mut self.heap_pos);
         if self.pairs[pair as usize].parked_on == NO_POS {
             self.refresh_ready(pair);
         }
@@ -1238,7 +1232,7 @@ impl Scheduler {
             let cfg = self.cfg;
             let keys: Vec<u64> = h.iter().map(|e| task_key(&cfg, &self.tasks[e.1 as usize])).collect();
             let mut it = keys.into_iter();
-            h.rekey(|_| it.next().unwrap_or(0), &mut TaskPos(&mut self.tasks));
+            h.rekey(|_| it.next().unwrap_or(0), &mut self.heap_pos);
             pr.heap = h;
         }
         self.pairs = pairs;
@@ -1341,8 +1335,8 @@ impl Scheduler {
         match t.state {
             TaskState::Running => self.stop_running(slot),
             _ => {
-                let (pair, pos) = (t.pair, t.pos);
-                self.pairs[pair as usize].heap.remove_at(pos, &mut TaskPos(&mut self.tasks));
+                let (pair, pos) = (t.pair, self.heap_pos[slot as usize]);
+                self.pairs[pair as usize].heap.remove_at(pos, &mut self.heap_pos);
                 if self.pairs[pair as usize].parked_on == NO_POS {
                     self.refresh_ready(pair);
                 }
@@ -1570,6 +1564,7 @@ impl Scheduler {
     pub fn allocated_bytes(&self) -> usize {
         self.tasks.capacity() * std::mem::size_of::<Task>()
             + self.index.allocated_bytes()
+            + self.heap_pos.capacity() * 4
             + self.pairs.iter().map(|p| p.heap.capacity() * 16 + std::mem::size_of::<Pair>()).sum::<usize>()
             + self.ready.capacity() * 32
     }
