@@ -438,9 +438,9 @@ pub struct Status {
     pub cancelled: u64,
     /// Tasks superseded so far.
     pub superseded: u64,
-    /// Bytes reported done (completed tasks and progress of live ones).
+    /// Bytes reported done (completed tasks and progress of live ones; saturates).
     pub bytes_done: u64,
-    /// Bytes left on live tasks.
+    /// Bytes left on live tasks (saturates).
     pub bytes_left: u64,
     /// Bytes granted cluster-wide in the last whole second.
     pub rate_bps: u64,
@@ -533,8 +533,8 @@ struct NodeState {
     id: u32,
     out_running: u32,
     in_running: u32,
-    rem_out: u64,
-    rem_in: u64,
+    rem_out: u128,
+    rem_in: u128,
     parked: Vec<u32>,
     win: u64,
     win_out: u64,
@@ -593,8 +593,8 @@ pub struct Scheduler {
     tie_shift: u32,
     counts: [u64; 3],
     totals: [u64; 4],
-    bytes_done: u64,
-    bytes_left: u64,
+    bytes_done: u128,
+    bytes_left: u128,
     events_dropped: u64,
     g_win: u64,
     g_cur: u64,
@@ -777,13 +777,25 @@ impl Scheduler {
         now: Time,
     ) -> Result<Vec<TaskId>, (Vec<TaskId>, MigrationError)> {
         let mut ids = Vec::new();
+        let mut out = Ok(());
         for r in plan {
             match self.push(r, now) {
                 Ok(id) => ids.push(id),
-                Err(e) => return Err((ids, e)),
+                Err(e) => {
+                    out = Err(e);
+                    break;
+                }
             }
         }
-        Ok(ids)
+        // Every pair's remaining work changed: refresh the ready order once (O(pairs)).
+        let ready: Vec<u32> = self.ready.iter().map(|e| e.1).collect();
+        for p in ready {
+            self.refresh_ready(p);
+        }
+        match out {
+            Ok(()) => Ok(ids),
+            Err(e) => Err((ids, e)),
+        }
     }
 
     fn pair_for(&mut self, s: u32, d: u32) -> u32 {
@@ -851,11 +863,11 @@ impl Scheduler {
         }
         self.live += 1;
         self.counts[TaskState::Queued as usize] += 1;
-        self.bytes_left += r.bytes;
+        self.bytes_left += r.bytes as u128;
         let p = &self.pairs[pair as usize];
         let (s, d) = (p.src as usize, p.dst as usize);
-        self.nodes[s].rem_out += r.bytes;
-        self.nodes[d].rem_in += r.bytes;
+        self.nodes[s].rem_out += r.bytes as u128;
+        self.nodes[d].rem_in += r.bytes as u128;
         self.enqueue(slot);
         self.id_of(slot)
     }
@@ -866,7 +878,9 @@ impl Scheduler {
         let p = self.tasks[slot as usize].pair;
         let pair = &mut self.pairs[p as usize];
         pair.heap.push(key, slot, &mut self.heap_pos);
-        if pair.parked_on == NO_POS {
+        // The ready key changes only when the pair's best task does; its criticality part
+        // is refreshed whenever the pair starts a task or wakes, and after a plan.
+        if pair.parked_on == NO_POS && (pair.ready_pos == NO_POS || self.heap_pos[slot as usize] == 0) {
             self.refresh_ready(p);
         }
         self.dirty = true;
@@ -875,9 +889,9 @@ impl Scheduler {
     fn crit(&self, s: u32, d: u32) -> u64 {
         let (so, _) = self.throttle.node_rates(NodeRef(s)).unwrap_or((1, 1));
         let (_, di) = self.throttle.node_rates(NodeRef(d)).unwrap_or((1, 1));
-        let a = self.nodes[s as usize].rem_out as u128 * 1_000_000 / so.max(1) as u128;
-        let b = self.nodes[d as usize].rem_in as u128 * 1_000_000 / di.max(1) as u128;
-        u64::try_from(a + b).unwrap_or(u64::MAX)
+        let a = self.nodes[s as usize].rem_out.saturating_mul(1_000_000) / so.max(1) as u128;
+        let b = self.nodes[d as usize].rem_in.saturating_mul(1_000_000) / di.max(1) as u128;
+        u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX)
     }
 
     /// Inserts, re-keys or removes pair `p` in the ready heap from its current top task.
@@ -1092,7 +1106,9 @@ impl Scheduler {
             TaskState::Queued => {
                 let pos = self.heap_pos[slot as usize];
                 self.pairs[pair as usize].heap.remove_at(pos, &mut self.heap_pos);
-                if self.pairs[pair as usize].parked_on == NO_POS {
+                if self.pairs[pair as usize].parked_on == NO_POS
+                    && (pos == 0 || self.pairs[pair as usize].heap.is_empty())
+                {
                     self.refresh_ready(pair);
                 }
                 self.counts[TaskState::Queued as usize] -= 1;
@@ -1103,9 +1119,9 @@ impl Scheduler {
         let left = t.bytes - t.done;
         let key = pg_key(t.pg, t.shard);
         let (s, d) = (self.pairs[pair as usize].src, self.pairs[pair as usize].dst);
-        self.bytes_left -= left;
-        self.nodes[s as usize].rem_out -= left;
-        self.nodes[d as usize].rem_in -= left;
+        self.bytes_left -= left as u128;
+        self.nodes[s as usize].rem_out -= left as u128;
+        self.nodes[d as usize].rem_in -= left as u128;
         self.index.remove(key, slot);
         let pr = &mut self.pairs[pair as usize];
         pr.live -= 1;
@@ -1217,7 +1233,7 @@ impl Scheduler {
         let key = self.task_key(t);
         let (pair, pos) = (t.pair, self.heap_pos[slot as usize]);
         self.pairs[pair as usize].heap.update_at(pos, key, &mut self.heap_pos);
-        if self.pairs[pair as usize].parked_on == NO_POS {
+        if self.pairs[pair as usize].parked_on == NO_POS && (pos == 0 || self.heap_pos[slot as usize] == 0) {
             self.refresh_ready(pair);
         }
         self.dirty = true;
@@ -1266,10 +1282,10 @@ impl Scheduler {
         let (pair, bytes, chunk_end) = (t.pair, t.bytes, t.chunk_end);
         let (s, d) = (self.pairs[pair as usize].src, self.pairs[pair as usize].dst);
         self.tasks[slot as usize].done = done;
-        self.bytes_done += delta;
-        self.bytes_left -= delta;
-        self.nodes[s as usize].rem_out -= delta;
-        self.nodes[d as usize].rem_in -= delta;
+        self.bytes_done += delta as u128;
+        self.bytes_left -= delta as u128;
+        self.nodes[s as usize].rem_out -= delta as u128;
+        self.nodes[d as usize].rem_in -= delta as u128;
         if done == bytes {
             self.complete_slot(slot, now);
         } else if done >= chunk_end {
@@ -1290,14 +1306,14 @@ impl Scheduler {
         if t.granted < t.done {
             t.granted = t.done;
         }
-        self.bytes_done += rest;
-        self.bytes_left -= rest;
+        self.bytes_done += rest as u128;
+        self.bytes_left -= rest as u128;
         let (s, d) = {
             let p = &self.pairs[t.pair as usize];
             (p.src, p.dst)
         };
-        self.nodes[s as usize].rem_out -= rest;
-        self.nodes[d as usize].rem_in -= rest;
+        self.nodes[s as usize].rem_out -= rest as u128;
+        self.nodes[d as usize].rem_in -= rest as u128;
         self.finish(slot, now);
         self.totals[0] += 1;
         self.emit(Event::Completed { id });
@@ -1355,10 +1371,10 @@ impl Scheduler {
             (p.src, p.dst)
         };
         let generation = t.generation;
-        self.bytes_done -= redo;
-        self.bytes_left += redo;
-        self.nodes[s as usize].rem_out += redo;
-        self.nodes[d as usize].rem_in += redo;
+        self.bytes_done -= redo as u128;
+        self.bytes_left += redo as u128;
+        self.nodes[s as usize].rem_out += redo as u128;
+        self.nodes[d as usize].rem_in += redo as u128;
         self.counts[TaskState::Backoff as usize] += 1;
         let shift = (attempt - 1).min(62) as u32;
         let wait = self.cfg.backoff_base_ns.saturating_mul(1u64 << shift).min(self.cfg.backoff_max_ns);
@@ -1509,7 +1525,7 @@ impl Scheduler {
         } else if rate == 0 {
             Time::MAX
         } else {
-            let ns = self.bytes_left as u128 * NANOS_PER_SEC as u128 / rate as u128;
+            let ns = self.bytes_left.saturating_mul(NANOS_PER_SEC as u128) / rate as u128;
             Time(self.now.saturating_add(u64::try_from(ns).unwrap_or(u64::MAX)))
         };
         Status {
@@ -1520,8 +1536,8 @@ impl Scheduler {
             failed: self.totals[1],
             cancelled: self.totals[2],
             superseded: self.totals[3],
-            bytes_done: self.bytes_done,
-            bytes_left: self.bytes_left,
+            bytes_done: u64::try_from(self.bytes_done).unwrap_or(u64::MAX),
+            bytes_left: u64::try_from(self.bytes_left).unwrap_or(u64::MAX),
             rate_bps: rate,
             eta,
             events_dropped: self.events_dropped,
@@ -1597,11 +1613,11 @@ impl Scheduler {
             }
         }
         let mut counts = [0u64; 3];
-        let mut left = 0u64;
+        let mut left = 0u128;
         for t in &self.tasks {
             if t.flags & FLAG_DEAD == 0 {
                 counts[t.state as usize] += 1;
-                left += t.bytes - t.done;
+                left += (t.bytes - t.done) as u128;
             }
         }
         let live = self.tasks.iter().filter(|t| t.flags & FLAG_DEAD == 0).count() as u32;

@@ -118,3 +118,22 @@ fn bad_input_changes_nothing() {
 fn task_record_is_small() {
     assert!(std::mem::size_of::<Task>() <= 80, "{}", std::mem::size_of::<Task>());
 }
+
+#[test]
+fn huge_tasks_do_not_overflow_the_counters() {
+    let mut s = Scheduler::new(cfg(), Time::ZERO).unwrap();
+    let a = s.push(MoveRequest::new(1, 0, (1, 0), (2, 0), u64::MAX), Time::ZERO).unwrap();
+    let b = s.push(MoveRequest::new(2, 0, (1, 0), (2, 0), u64::MAX), Time::ZERO).unwrap();
+    assert_eq!(s.status().bytes_left, u64::MAX);
+    s.tick(Time::MAX);
+    s.tick(Time::MAX);
+    s.check_invariants().unwrap();
+    s.cancel(a, Time::MAX).unwrap();
+    s.cancel(b, Time::MAX).unwrap();
+    assert_eq!(s.status().bytes_left, 0);
+    let mut t = crate::throttle::Bucket::new(Limit::new(1, 1), Time::ZERO).unwrap();
+    for _ in 0..10 {
+        let _ = t.reserve(u64::MAX, Time::ZERO);
+    }
+    assert_eq!(t.reserve(1, Time::ZERO), Time::MAX);
+}

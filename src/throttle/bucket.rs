@@ -157,7 +157,7 @@ impl Bucket {
     /// the long-run rate holds whatever the sizes.
     pub fn reserve(&mut self, n: u64, now: Time) -> Time {
         self.refill(now);
-        self.tokens -= n as i128 * NANO;
+        self.tokens = self.tokens.saturating_sub(n as i128 * NANO);
         if self.tokens >= 0 {
             now
         } else {
