@@ -305,6 +305,10 @@ typedef struct {
    */
   uint64_t starvation_guard_ns;
   /**
+   * Busiest nodes first when breaking ties and granting (default true).
+   */
+  bool critical_first;
+  /**
    * Retries before failing for good (default 3).
    */
   uint8_t max_retries;

@@ -243,3 +243,13 @@ fn makespan_on_all_to_all_is_within_5_percent_plus_a_chunk() {
         check_plan(Synthetic::AllToAll, 12, k);
     }
 }
+
+#[test]
+fn critical_path_first_beats_greedy_on_all_to_all() {
+    let plan = synthetic_plan(Synthetic::AllToAll, 16, 128 << 20, 3);
+    let cfg = SimConfig { max_moves_per_node: 4, ..SimConfig::default() };
+    let ours = simulate(&plan, &cfg).unwrap();
+    let greedy = simulate(&plan, &SimConfig { critical_first: false, ..cfg }).unwrap();
+    assert!(ours.ratio <= 1.02, "{ours:?}");
+    assert!(greedy.ratio > ours.ratio + 0.05, "greedy {} vs ours {}", greedy.ratio, ours.ratio);
+}

@@ -62,6 +62,8 @@ pub struct trimtab_scheduler_config {
     pub tie_window_ns: u64,
     /// A blocked task waiting this long gets its nodes reserved (default 600 s).
     pub starvation_guard_ns: u64,
+    /// Busiest nodes first when breaking ties and granting (default true).
+    pub critical_first: bool,
     /// Retries before failing for good (default 3).
     pub max_retries: u8,
     /// First retry backoff, doubling per attempt (default 1 s).
@@ -90,6 +92,7 @@ impl From<SchedulerConfig> for trimtab_scheduler_config {
             no_deadline_horizon_ns: c.no_deadline_horizon_ns,
             tie_window_ns: c.tie_window_ns,
             starvation_guard_ns: c.starvation_guard_ns,
+            critical_first: c.critical_first,
             max_retries: c.max_retries,
             backoff_base_ns: c.backoff_base_ns,
             backoff_max_ns: c.backoff_max_ns,
@@ -116,6 +119,7 @@ impl trimtab_scheduler_config {
             no_deadline_horizon_ns: self.no_deadline_horizon_ns,
             tie_window_ns: self.tie_window_ns,
             starvation_guard_ns: self.starvation_guard_ns,
+            critical_first: self.critical_first,
             max_retries: self.max_retries,
             backoff_base_ns: self.backoff_base_ns,
             backoff_max_ns: self.backoff_max_ns,

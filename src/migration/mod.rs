@@ -360,6 +360,9 @@ pub struct SchedulerConfig {
     pub tie_window_ns: u64,
     /// A blocked task that has waited this long gets its nodes reserved until it starts.
     pub starvation_guard_ns: u64,
+    /// Break ties (and order grants) by the remaining work on a pair's two nodes, busiest
+    /// first (default); `false` gives plain greedy list scheduling, for comparison.
+    pub critical_first: bool,
     /// Failures retried before a task fails for good.
     pub max_retries: u8,
     /// First retry backoff; doubles per attempt.
@@ -388,6 +391,7 @@ impl Default for SchedulerConfig {
             no_deadline_horizon_ns: 3600 * NANOS_PER_SEC,
             tie_window_ns: NANOS_PER_SEC,
             starvation_guard_ns: 600 * NANOS_PER_SEC,
+            critical_first: true,
             max_retries: 3,
             backoff_base_ns: NANOS_PER_SEC,
             backoff_max_ns: 300 * NANOS_PER_SEC,
@@ -887,6 +891,9 @@ impl Scheduler {
     }
 
     fn crit(&self, s: u32, d: u32) -> u64 {
+        if !self.cfg.critical_first {
+            return 0;
+        }
         let (so, _) = self.throttle.node_rates(NodeRef(s)).unwrap_or((1, 1));
         let (_, di) = self.throttle.node_rates(NodeRef(d)).unwrap_or((1, 1));
         let a = self.nodes[s as usize].rem_out.saturating_mul(1_000_000) / so.max(1) as u128;

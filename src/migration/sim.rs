@@ -29,6 +29,8 @@ pub struct SimConfig {
     pub tick_ns: u64,
     /// Give up after this much simulated time, nanoseconds.
     pub max_time_ns: u64,
+    /// The scheduler's critical-path-first tie-breaking (`false`: plain greedy).
+    pub critical_first: bool,
 }
 
 impl Default for SimConfig {
@@ -40,6 +42,7 @@ impl Default for SimConfig {
             max_moves_per_node: 4,
             tick_ns: 100_000_000,
             max_time_ns: 30 * 86_400 * NANOS_PER_SEC,
+            critical_first: true,
         }
     }
 }
@@ -111,6 +114,7 @@ pub fn simulate(plan: &[MoveRequest], cfg: &SimConfig) -> Result<SimReport, Migr
         max_in_per_node: cfg.max_moves_per_node,
         chunk_bytes: cfg.chunk_bytes,
         tick_interval_ns: cfg.tick_ns,
+        critical_first: cfg.critical_first,
         max_tasks: (plan.len() as u32).saturating_add(16).min(u32::MAX / 4),
         max_events: (plan.len() as u32).saturating_mul(4).saturating_add(64).min(u32::MAX / 4),
         ..SchedulerConfig::default()

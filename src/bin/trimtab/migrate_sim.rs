@@ -28,6 +28,9 @@ pub struct MigrateSimArgs {
     /// Seed of the plan's sizes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Plain greedy list scheduling instead of critical-path-first (for comparison).
+    #[arg(long)]
+    greedy: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -55,6 +58,7 @@ pub fn run(a: MigrateSimArgs) -> Result<(), String> {
         node_bandwidth: a.node_bandwidth,
         chunk_bytes: a.chunk_bytes,
         max_moves_per_node: a.max_moves_per_node,
+        critical_first: !a.greedy,
         ..SimConfig::default()
     };
     let mut rows = Vec::new();
