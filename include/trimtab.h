@@ -27,6 +27,41 @@
 
 
 /**
+ * `trimtab_move.kind`: re-create a lost copy.
+ */
+#define TRIMTAB_TASK_KIND_REBUILD 0
+
+/**
+ * `trimtab_move.kind`: move data off a node being decommissioned.
+ */
+#define TRIMTAB_TASK_KIND_DRAIN 1
+
+/**
+ * `trimtab_move.kind`: even out the distribution.
+ */
+#define TRIMTAB_TASK_KIND_REBALANCE 2
+
+/**
+ * `trimtab_move.kind`: replace a damaged copy.
+ */
+#define TRIMTAB_TASK_KIND_REPAIR 3
+
+/**
+ * Policy: higher priority first, aged by queueing time.
+ */
+#define TRIMTAB_POLICY_PRIORITY 0
+
+/**
+ * Policy: earliest deadline first.
+ */
+#define TRIMTAB_POLICY_DEADLINE 1
+
+/**
+ * Policy: higher importance first, aged by queueing time.
+ */
+#define TRIMTAB_POLICY_IMPORTANCE 2
+
+/**
  * The rule's mode: replicated copies.
  */
 #define TRIMTAB_MODE_REPLICATED 0
@@ -115,7 +150,54 @@ typedef enum {
    * A placement rule or pool could not be used with this map.
    */
   TRIMTAB_STATUS_PLACEMENT_INVALID = 200,
+  /**
+   * A whole-request throttle check was larger than a bucket's burst and could never
+   * pass: reserve it or take it in pieces.
+   */
+  TRIMTAB_STATUS_THROTTLE_EXCEEDS_BURST = 300,
+  /**
+   * A throttle node id was added twice.
+   */
+  TRIMTAB_STATUS_THROTTLE_DUPLICATE_NODE = 301,
+  /**
+   * Reported progress was beyond the bytes granted or the task's size, or went backwards.
+   */
+  TRIMTAB_STATUS_MIGRATION_INVALID_PROGRESS = 400,
+  /**
+   * The call needs a running task (progress, completion, failure) and the task is not.
+   */
+  TRIMTAB_STATUS_MIGRATION_NOT_RUNNING = 401,
 } trimtab_status;
+
+/**
+ * What an event says.
+ */
+typedef enum {
+  /**
+   * The task took its slots for the first time in this attempt.
+   */
+  TRIMTAB_MIGRATION_EVENT_KIND_STARTED = 0,
+  /**
+   * Every byte was reported; the task is gone.
+   */
+  TRIMTAB_MIGRATION_EVENT_KIND_COMPLETED = 1,
+  /**
+   * Failed for good (`reason`, `attempt` = attempts made); the task is gone.
+   */
+  TRIMTAB_MIGRATION_EVENT_KIND_FAILED = 2,
+  /**
+   * Failed and will be queued again at `at_ns` (`reason`, `attempt`).
+   */
+  TRIMTAB_MIGRATION_EVENT_KIND_RETRYING = 3,
+  /**
+   * Cancelled; its slots and tokens are back; the task is gone.
+   */
+  TRIMTAB_MIGRATION_EVENT_KIND_CANCELLED = 4,
+  /**
+   * Replaced by task `other_id` for the same PG shard; the task is gone.
+   */
+  TRIMTAB_MIGRATION_EVENT_KIND_SUPERSEDED = 5,
+} trimtab_migration_event_kind;
 
 /**
  * A pool's placement (opaque).
@@ -128,9 +210,350 @@ typedef struct trimtab_placement trimtab_placement;
 typedef struct trimtab_plan trimtab_plan;
 
 /**
+ * A migration scheduler. Made by `trimtab_scheduler_new`, released by
+ * `trimtab_scheduler_free`.
+ */
+typedef struct trimtab_scheduler trimtab_scheduler;
+
+/**
+ * A throttle. Made by `trimtab_throttle_new`, released by `trimtab_throttle_free`.
+ */
+typedef struct trimtab_throttle trimtab_throttle;
+
+/**
  * The cluster map (opaque).
  */
 typedef struct trimtab_topology trimtab_topology;
+
+/**
+ * A rate and a burst.
+ */
+typedef struct {
+  /**
+   * Bytes per second, 1..=2^40.
+   */
+  uint64_t rate;
+  /**
+   * Bytes that may go at once after an idle period, 1..=2^48.
+   */
+  uint64_t burst;
+} trimtab_limit;
+
+/**
+ * Thresholds of the load-following ceiling; loads are fractions in [0, 1].
+ */
+typedef struct {
+  /**
+   * CPU threshold (default 0.80).
+   */
+  double cpu;
+  /**
+   * Memory threshold (default 0.85).
+   */
+  double memory;
+  /**
+   * io-wait threshold (default 0.30).
+   */
+  double io_wait;
+  /**
+   * Client latency threshold in ms; 0 disables it (default 0).
+   */
+  double client_latency_ms;
+  /**
+   * Lowest factor (default 0.1).
+   */
+  double floor;
+  /**
+   * Band below each threshold, as a fraction of it, in which the factor holds (0.1).
+   */
+  double hysteresis;
+  /**
+   * Factor regained per second of recovery (0.1).
+   */
+  double recovery_per_sec;
+  /**
+   * Weight of a new report in the smoothed loads (0.3).
+   */
+  double smoothing;
+} trimtab_load_config;
+
+/**
+ * Configuration of a throttle.
+ */
+typedef struct {
+  /**
+   * The global limit (default: 2^40 B/s, burst 2^48, i.e. effectively unlimited).
+   */
+  trimtab_limit global;
+  /**
+   * The most nodes (default 65,536).
+   */
+  uint32_t max_nodes;
+  /**
+   * The load-following ceiling.
+   */
+  trimtab_load_config load;
+} trimtab_throttle_config;
+
+/**
+ * Configuration of a scheduler (see `trimtab_scheduler_config_default`).
+ */
+typedef struct {
+  /**
+   * The throttle: global limit, node capacity, load ceiling.
+   */
+  trimtab_throttle_config throttle;
+  /**
+   * Outbound limit of a node first seen in a move.
+   */
+  trimtab_limit node_out;
+  /**
+   * Inbound limit of a node first seen in a move.
+   */
+  trimtab_limit node_in;
+  /**
+   * Concurrent outbound moves per node (like osd_max_backfills; default 4).
+   */
+  uint32_t max_out_per_node;
+  /**
+   * Concurrent inbound moves per node (default 4).
+   */
+  uint32_t max_in_per_node;
+  /**
+   * Concurrent moves in the cluster (default 4096).
+   */
+  uint32_t max_running;
+  /**
+   * Most live tasks (default 2,000,000).
+   */
+  uint32_t max_tasks;
+  /**
+   * Most undrained events (default 65,536); past it events are dropped and counted.
+   */
+  uint32_t max_events;
+  /**
+   * Bytes a task runs before giving its slots back (default 64 MiB).
+   */
+  uint64_t chunk_bytes;
+  /**
+   * One of the TRIMTAB_POLICY_* values.
+   */
+  uint8_t policy;
+  /**
+   * Rebuild and repair strictly before drain and rebalance (default true).
+   */
+  bool strict_classes;
+  /**
+   * Queueing time worth one priority level (default 60 s).
+   */
+  uint64_t aging_step_ns;
+  /**
+   * Deadline given to tasks without one under the deadline policy (default 1 h).
+   */
+  uint64_t no_deadline_horizon_ns;
+  /**
+   * Keys within this window are a tie broken by remaining work (default 1 s).
+   */
+  uint64_t tie_window_ns;
+  /**
+   * A blocked task waiting this long gets its nodes reserved (default 600 s).
+   */
+  uint64_t starvation_guard_ns;
+  /**
+   * Busiest nodes first when breaking ties and granting (default true).
+   */
+  bool critical_first;
+  /**
+   * Retries before failing for good (default 3).
+   */
+  uint8_t max_retries;
+  /**
+   * First retry backoff, doubling per attempt (default 1 s).
+   */
+  uint64_t backoff_base_ns;
+  /**
+   * Largest backoff (default 300 s).
+   */
+  uint64_t backoff_max_ns;
+  /**
+   * The host's tick interval (default 100 ms).
+   */
+  uint64_t tick_interval_ns;
+} trimtab_scheduler_config;
+
+/**
+ * One move.
+ */
+typedef struct {
+  /**
+   * Placement group.
+   */
+  uint32_t pg;
+  /**
+   * Shard within the PG.
+   */
+  uint8_t shard;
+  /**
+   * One of the TRIMTAB_TASK_KIND_* values.
+   */
+  uint8_t kind;
+  /**
+   * 1 (lowest) to 10 (highest).
+   */
+  uint8_t priority;
+  /**
+   * Source device.
+   */
+  uint32_t from_device;
+  /**
+   * Target device.
+   */
+  uint32_t to_device;
+  /**
+   * Source node.
+   */
+  uint32_t from_node;
+  /**
+   * Target node.
+   */
+  uint32_t to_node;
+  /**
+   * Bytes to copy (at least 1).
+   */
+  uint64_t bytes;
+  /**
+   * Deadline in ns, or 0 for none.
+   */
+  uint64_t deadline_ns;
+  /**
+   * The host's importance score 0..=1000, or -1 to have one computed.
+   */
+  int32_t importance;
+  /**
+   * Client accesses per second to the PG (feeds the computed importance).
+   */
+  uint32_t access_rate;
+} trimtab_move;
+
+/**
+ * One event.
+ */
+typedef struct {
+  /**
+   * What happened.
+   */
+  trimtab_migration_event_kind kind;
+  /**
+   * The task.
+   */
+  uint64_t id;
+  /**
+   * For SUPERSEDED: the task that replaced it; 0 otherwise.
+   */
+  uint64_t other_id;
+  /**
+   * For FAILED and RETRYING: the host's reason code.
+   */
+  uint32_t reason;
+  /**
+   * For FAILED and RETRYING: the attempt number.
+   */
+  uint8_t attempt;
+  /**
+   * For RETRYING: when the task is queued again.
+   */
+  uint64_t at_ns;
+} trimtab_migration_event;
+
+/**
+ * Bytes a running task may copy now.
+ */
+typedef struct {
+  /**
+   * The task.
+   */
+  uint64_t id;
+  /**
+   * Bytes granted since its last drained grant.
+   */
+  uint64_t bytes;
+} trimtab_grant;
+
+/**
+ * Counts, bytes and rates at one moment.
+ */
+typedef struct {
+  /**
+   * Tasks waiting for slots.
+   */
+  uint64_t queued;
+  /**
+   * Tasks holding slots.
+   */
+  uint64_t running;
+  /**
+   * Tasks waiting out a retry backoff.
+   */
+  uint64_t backoff;
+  /**
+   * Completed so far.
+   */
+  uint64_t completed;
+  /**
+   * Failed for good so far.
+   */
+  uint64_t failed;
+  /**
+   * Cancelled so far.
+   */
+  uint64_t cancelled;
+  /**
+   * Superseded so far.
+   */
+  uint64_t superseded;
+  /**
+   * Bytes reported done.
+   */
+  uint64_t bytes_done;
+  /**
+   * Bytes left on live tasks.
+   */
+  uint64_t bytes_left;
+  /**
+   * Bytes granted cluster-wide in the last whole second.
+   */
+  uint64_t rate_bps;
+  /**
+   * Estimated completion time in ns, UINT64_MAX when nothing moves.
+   */
+  uint64_t eta_ns;
+  /**
+   * Events dropped because the event queue was full.
+   */
+  uint64_t events_dropped;
+} trimtab_migration_status;
+
+/**
+ * One load report.
+ */
+typedef struct {
+  /**
+   * CPU utilisation in [0, 1].
+   */
+  double cpu;
+  /**
+   * Memory utilisation in [0, 1].
+   */
+  double memory;
+  /**
+   * io-wait fraction in [0, 1].
+   */
+  double io_wait;
+  /**
+   * Client latency in ms, or negative when unknown.
+   */
+  double client_latency_ms;
+} trimtab_load_metrics;
 
 /**
  * A UTF-8 string with an explicit length (no NUL needed). `ptr` may be NULL when `len` is 0.
@@ -282,7 +705,7 @@ typedef struct {
    * Where it goes (`TRIMTAB_NO_DEVICE` if dropped).
    */
   uint32_t to;
-} trimtab_move;
+} trimtab_shard_move;
 
 /**
  * A device as the host describes it.
@@ -356,6 +779,197 @@ const char *trimtab_status_message(unsigned int status);
  * `buf` must be NULL or valid for `cap` bytes; `len_out` NULL or valid for one write.
  */
 trimtab_status trimtab_last_error(char *buf, size_t cap, size_t *len_out);
+
+/**
+ * Writes the default configuration into `*out`.
+ *
+ * # Safety
+ * `out` must be valid for one write.
+ */
+trimtab_status trimtab_scheduler_config_default(trimtab_scheduler_config *out);
+
+/**
+ * Makes a scheduler from `*config` as of `now_ns`; the handle goes to `*out` (free it with
+ * `trimtab_scheduler_free`). A bad field gives INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` valid for reads; `out` valid for one write.
+ */
+trimtab_status trimtab_scheduler_new(const trimtab_scheduler_config *config,
+                                     uint64_t now_ns,
+                                     trimtab_scheduler **out);
+
+/**
+ * Releases a scheduler. NULL is a no-op.
+ *
+ * # Safety
+ * `s` NULL or a handle from `trimtab_scheduler_new` not yet freed and not in use.
+ */
+void trimtab_scheduler_free(trimtab_scheduler *s);
+
+/**
+ * Queues one move and writes its id to `*id_out`. A live task for the same PG shard is
+ * superseded (an event says so). Bad fields: INVALID_ARGUMENT; full: CAPACITY_EXCEEDED.
+ *
+ * # Safety
+ * `s` NULL or a live handle; `mv` valid for reads; `id_out` valid for one write.
+ */
+trimtab_status trimtab_scheduler_push(const trimtab_scheduler *s,
+                                      const trimtab_move *mv,
+                                      uint64_t now_ns,
+                                      uint64_t *id_out);
+
+/**
+ * Queues `len` moves in order, writing each id to `ids_out[i]` and the number queued to
+ * `*pushed_out` (also on failure: the moves before the failing one stay queued).
+ *
+ * # Safety
+ * `moves` valid for `len` reads (or NULL with 0); `ids_out` valid for `len` writes (or NULL
+ * with 0); `pushed_out` valid for one write.
+ */
+trimtab_status trimtab_scheduler_push_plan(const trimtab_scheduler *s,
+                                           const trimtab_move *moves,
+                                           size_t len,
+                                           uint64_t now_ns,
+                                           uint64_t *ids_out,
+                                           size_t *pushed_out);
+
+/**
+ * Cancels a task in any state; its slots and unused tokens come back. NOT_FOUND when no
+ * live task has this id.
+ *
+ * # Safety
+ * `s` NULL or a live handle.
+ */
+trimtab_status trimtab_scheduler_cancel(const trimtab_scheduler *s, uint64_t id, uint64_t now_ns);
+
+/**
+ * Changes a task's priority (1..=10).
+ *
+ * # Safety
+ * `s` NULL or a live handle.
+ */
+trimtab_status trimtab_scheduler_set_priority(const trimtab_scheduler *s,
+                                              uint64_t id,
+                                              uint8_t priority,
+                                              uint64_t now_ns);
+
+/**
+ * Switches the ordering policy (a TRIMTAB_POLICY_* value); what is queued is re-ordered.
+ *
+ * # Safety
+ * `s` NULL or a live handle.
+ */
+trimtab_status trimtab_scheduler_set_policy(const trimtab_scheduler *s, uint8_t policy);
+
+/**
+ * The passage of time: re-queues retries, starts what can start, hands out grants.
+ *
+ * # Safety
+ * `s` NULL or a live handle.
+ */
+trimtab_status trimtab_scheduler_tick(const trimtab_scheduler *s, uint64_t now_ns);
+
+/**
+ * Writes the next event to `*event_out` and `true` to `*has_event_out`, or `false` when
+ * drained (then `*event_out` is untouched).
+ *
+ * # Safety
+ * `s` NULL or a live handle; both out-pointers valid for one write.
+ */
+trimtab_status trimtab_scheduler_poll_event(const trimtab_scheduler *s,
+                                            trimtab_migration_event *event_out,
+                                            bool *has_event_out);
+
+/**
+ * Writes the next grant to `*grant_out` and `true` to `*has_grant_out`, or `false` when
+ * drained (then `*grant_out` is untouched).
+ *
+ * # Safety
+ * `s` NULL or a live handle; both out-pointers valid for one write.
+ */
+trimtab_status trimtab_scheduler_poll_grant(const trimtab_scheduler *s,
+                                            trimtab_grant *grant_out,
+                                            bool *has_grant_out);
+
+/**
+ * Reports `done` bytes (cumulative, this attempt) of a running task copied. Beyond what
+ * was granted, or backwards: MIGRATION_INVALID_PROGRESS; not running: MIGRATION_NOT_RUNNING.
+ *
+ * # Safety
+ * `s` NULL or a live handle.
+ */
+trimtab_status trimtab_scheduler_report_progress(const trimtab_scheduler *s,
+                                                 uint64_t id,
+                                                 uint64_t done,
+                                                 uint64_t now_ns);
+
+/**
+ * Reports that a running task finished.
+ *
+ * # Safety
+ * `s` NULL or a live handle.
+ */
+trimtab_status trimtab_scheduler_report_complete(const trimtab_scheduler *s,
+                                                 uint64_t id,
+                                                 uint64_t now_ns);
+
+/**
+ * Reports that a task failed with the host's `reason`: it retries with backoff, then fails.
+ *
+ * # Safety
+ * `s` NULL or a live handle.
+ */
+trimtab_status trimtab_scheduler_report_failure(const trimtab_scheduler *s,
+                                                uint64_t id,
+                                                uint32_t reason,
+                                                uint64_t now_ns);
+
+/**
+ * Writes the status to `*status_out`.
+ *
+ * # Safety
+ * `s` NULL or a live handle; `status_out` valid for one write.
+ */
+trimtab_status trimtab_scheduler_status(const trimtab_scheduler *s,
+                                        trimtab_migration_status *status_out);
+
+/**
+ * Writes when the next tick matters to `*at_ns_out` and `true` to `*has_out`, or `false`
+ * when nothing is pending.
+ *
+ * # Safety
+ * `s` NULL or a live handle; both out-pointers valid for one write.
+ */
+trimtab_status trimtab_scheduler_next_deadline(const trimtab_scheduler *s,
+                                               uint64_t *at_ns_out,
+                                               bool *has_out);
+
+/**
+ * Changes node `node`'s limits (adding the node when new is not done here: an unknown
+ * node gives NOT_FOUND; nodes are added by the first move that names them).
+ *
+ * # Safety
+ * `s` NULL or a live handle.
+ */
+trimtab_status trimtab_scheduler_set_node_limits(const trimtab_scheduler *s,
+                                                 uint32_t node,
+                                                 trimtab_limit out,
+                                                 trimtab_limit in_,
+                                                 uint64_t now_ns);
+
+/**
+ * Reports load for node `node` (when `has_node`) or the cluster; see
+ * `trimtab_throttle_report_load`.
+ *
+ * # Safety
+ * `s` NULL or a live handle; `metrics` valid for reads.
+ */
+trimtab_status trimtab_scheduler_report_load(const trimtab_scheduler *s,
+                                             bool has_node,
+                                             uint32_t node,
+                                             const trimtab_load_metrics *metrics,
+                                             uint64_t now_ns);
 
 /**
  * Computes the placement of `pg_count` PGs under `rule` on map `t`, with pool seed `seed`.
@@ -506,7 +1120,7 @@ trimtab_status trimtab_plan_summary_get(const trimtab_plan *plan, trimtab_plan_s
  */
 trimtab_status trimtab_plan_moves(const trimtab_plan *plan,
                                   size_t first,
-                                  trimtab_move *buf,
+                                  trimtab_shard_move *buf,
                                   size_t cap,
                                   size_t *len_out);
 
@@ -517,6 +1131,150 @@ trimtab_status trimtab_plan_moves(const trimtab_plan *plan,
  * `plan` NULL or a plan from this library, not used afterwards.
  */
 void trimtab_plan_free(trimtab_plan *plan);
+
+/**
+ * Writes the default configuration into `*out`.
+ *
+ * # Safety
+ * `out` must be valid for one write.
+ */
+trimtab_status trimtab_throttle_config_default(trimtab_throttle_config *out);
+
+/**
+ * Makes a throttle from `*config` as of `now_ns`; the handle goes to `*out` (free it with
+ * `trimtab_throttle_free`). Invalid rates or load thresholds give INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` must be valid for reads; `out` valid for one write.
+ */
+trimtab_status trimtab_throttle_new(const trimtab_throttle_config *config,
+                                    uint64_t now_ns,
+                                    trimtab_throttle **out);
+
+/**
+ * Releases a throttle. NULL is a no-op.
+ *
+ * # Safety
+ * `t` must be NULL or a handle from `trimtab_throttle_new` not yet freed; no other call may
+ * be using it.
+ */
+void trimtab_throttle_free(trimtab_throttle *t);
+
+/**
+ * Adds node `node` with its outbound and inbound limits. DUPLICATE_NODE when it exists,
+ * CAPACITY_EXCEEDED past `max_nodes`, INVALID_ARGUMENT for a bad limit.
+ *
+ * # Safety
+ * `t` must be NULL or a live handle.
+ */
+trimtab_status trimtab_throttle_add_node(const trimtab_throttle *t,
+                                         uint32_t node,
+                                         trimtab_limit out,
+                                         trimtab_limit in_,
+                                         uint64_t now_ns);
+
+/**
+ * Takes `bytes` from `from`'s outbound, `to`'s inbound and the global bucket if all three
+ * have them (`*granted_out = true`), otherwise takes nothing (`false`). A request larger
+ * than a burst on the path is THROTTLE_EXCEEDS_BURST: use `trimtab_throttle_reserve` or
+ * `trimtab_throttle_acquire_up_to`. Unknown nodes give NOT_FOUND.
+ *
+ * # Safety
+ * `t` NULL or a live handle; `granted_out` valid for one write.
+ */
+trimtab_status trimtab_throttle_try_acquire(const trimtab_throttle *t,
+                                            uint32_t from,
+                                            uint32_t to,
+                                            uint64_t bytes,
+                                            uint64_t now_ns,
+                                            bool *granted_out);
+
+/**
+ * Takes as many bytes as all three buckets have, at most `max_bytes`, and writes how many
+ * to `*granted_out` (0 when none).
+ *
+ * # Safety
+ * `t` NULL or a live handle; `granted_out` valid for one write.
+ */
+trimtab_status trimtab_throttle_acquire_up_to(const trimtab_throttle *t,
+                                              uint32_t from,
+                                              uint32_t to,
+                                              uint64_t max_bytes,
+                                              uint64_t now_ns,
+                                              uint64_t *granted_out);
+
+/**
+ * Charges `bytes` to the three buckets unconditionally and writes to `*at_ns_out` when they
+ * may go: `now_ns` when the balances cover them, otherwise exactly (bytes − balance) / rate
+ * later. Later requests wait behind it.
+ *
+ * # Safety
+ * `t` NULL or a live handle; `at_ns_out` valid for one write.
+ */
+trimtab_status trimtab_throttle_reserve(const trimtab_throttle *t,
+                                        uint32_t from,
+                                        uint32_t to,
+                                        uint64_t bytes,
+                                        uint64_t now_ns,
+                                        uint64_t *at_ns_out);
+
+/**
+ * Gives back bytes that were taken but not sent.
+ *
+ * # Safety
+ * `t` NULL or a live handle.
+ */
+trimtab_status trimtab_throttle_refund(const trimtab_throttle *t,
+                                       uint32_t from,
+                                       uint32_t to,
+                                       uint64_t bytes);
+
+/**
+ * Changes node `node`'s limits; they apply at the next check, with no saved-up burst.
+ *
+ * # Safety
+ * `t` NULL or a live handle.
+ */
+trimtab_status trimtab_throttle_set_node_limits(const trimtab_throttle *t,
+                                                uint32_t node,
+                                                trimtab_limit out,
+                                                trimtab_limit in_,
+                                                uint64_t now_ns);
+
+/**
+ * Changes the global limit; it applies at the next check.
+ *
+ * # Safety
+ * `t` NULL or a live handle.
+ */
+trimtab_status trimtab_throttle_set_global_limit(const trimtab_throttle *t,
+                                                 trimtab_limit limit,
+                                                 uint64_t now_ns);
+
+/**
+ * Reports load for node `node` (when `has_node`) or for the cluster: the node's buckets
+ * (or the global one) follow the ceiling. NaN or out-of-range loads: INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `t` NULL or a live handle; `metrics` valid for reads.
+ */
+trimtab_status trimtab_throttle_report_load(const trimtab_throttle *t,
+                                            bool has_node,
+                                            uint32_t node,
+                                            const trimtab_load_metrics *metrics,
+                                            uint64_t now_ns);
+
+/**
+ * Writes the ceiling factor, in parts per million, of node `node` (when `has_node`) or of
+ * the cluster to `*ppm_out`.
+ *
+ * # Safety
+ * `t` NULL or a live handle; `ppm_out` valid for one write.
+ */
+trimtab_status trimtab_throttle_ceiling(const trimtab_throttle *t,
+                                        bool has_node,
+                                        uint32_t node,
+                                        uint32_t *ppm_out);
 
 /**
  * Makes an empty map with the given level names (top-down, e.g. "zone", "rack", "host").

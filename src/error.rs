@@ -14,4 +14,10 @@ pub enum Error {
     /// Placement rejected a rule, a pool, a lookup or a balancer setting.
     #[error(transparent)]
     Placement(#[from] crate::placement::PlacementError),
+    /// A throttle call failed.
+    #[error(transparent)]
+    Throttle(#[from] crate::throttle::ThrottleError),
+    /// A migration scheduler call failed.
+    #[error(transparent)]
+    Migration(#[from] crate::migration::MigrationError),
 }

@@ -29,6 +29,10 @@
 //! * [`placement`]: which devices hold each placement group, movement plans, the balancer.
 //! * [`shared`]: a lock around a part for multi-threaded hosts, and an event sink that
 //!   pushes a part's events to another thread.
+//! * [`throttle`]: how many bytes a migration may send now (token buckets per node in/out and
+//!   global, all-or-nothing, reservations, runtime rates, a load-following ceiling).
+//! * [`migration`]: which move runs next (indexed heap, policies, aging, per-node caps,
+//!   admission through the throttle, chunked grants, retry, cancel) and its simulation.
 //! * [`ffi`]: the C ABI over all of the above (header `include/trimtab.h`).
 //!
 //! ## Example
@@ -57,8 +61,10 @@
 pub mod error;
 pub mod ffi;
 pub mod hash;
+pub mod migration;
 pub mod placement;
 pub mod shared;
+pub mod throttle;
 pub mod time;
 pub mod topology;
 

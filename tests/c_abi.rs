@@ -33,16 +33,15 @@ fn run(cmd: &mut Command) {
 
 fn staticlib() -> PathBuf {
     let lib = target_dir().join("libtrimtab.a");
-    if !lib.exists() {
-        // `cargo test` builds the rlib it needs; make sure the static library exists too.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(root()).args(["build", "--lib"]);
-        if target_dir().ends_with("release") {
-            cmd.arg("--release");
-        }
-        run(&mut cmd);
+    // `cargo test` builds the rlib it links; the static library may be missing or stale, so
+    // always ask cargo for it (a no-op when it is up to date).
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root()).args(["build", "--lib"]);
+    if target_dir().ends_with("release") {
+        cmd.arg("--release");
     }
+    run(&mut cmd);
     assert!(lib.exists(), "{} missing", lib.display());
     lib
 }

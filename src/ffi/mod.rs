@@ -21,7 +21,9 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_uint, CStr};
 
+pub mod migration;
 pub mod placement;
+pub mod throttle;
 pub mod topology;
 
 /// Status code returned by every function of the C ABI.
@@ -53,6 +55,15 @@ pub enum trimtab_status {
     SnapshotInvalid = 101,
     /// A placement rule or pool could not be used with this map.
     PlacementInvalid = 200,
+    /// A whole-request throttle check was larger than a bucket's burst and could never
+    /// pass: reserve it or take it in pieces.
+    ThrottleExceedsBurst = 300,
+    /// A throttle node id was added twice.
+    ThrottleDuplicateNode = 301,
+    /// Reported progress was beyond the bytes granted or the task's size, or went backwards.
+    MigrationInvalidProgress = 400,
+    /// The call needs a running task (progress, completion, failure) and the task is not.
+    MigrationNotRunning = 401,
 }
 
 impl trimtab_status {
@@ -69,6 +80,10 @@ impl trimtab_status {
             100 => c"topology change rejected",
             101 => c"snapshot rejected",
             200 => c"placement rule rejected",
+            300 => c"request exceeds the throttle burst",
+            301 => c"throttle node already exists",
+            400 => c"invalid migration progress",
+            401 => c"migration task is not running",
             _ => c"unknown status code",
         }
     }
@@ -87,6 +102,35 @@ impl From<&crate::Error> for trimtab_status {
             crate::Error::Placement(P::InvalidArgument(_)) => trimtab_status::InvalidArgument,
             crate::Error::Placement(P::Snapshot(_)) => trimtab_status::SnapshotInvalid,
             crate::Error::Placement(_) => trimtab_status::PlacementInvalid,
+            crate::Error::Throttle(t) => t.into(),
+            crate::Error::Migration(m) => m.into(),
+        }
+    }
+}
+
+impl From<&crate::throttle::ThrottleError> for trimtab_status {
+    fn from(e: &crate::throttle::ThrottleError) -> Self {
+        use crate::throttle::ThrottleError as E;
+        match e {
+            E::ExceedsBurst { .. } => trimtab_status::ThrottleExceedsBurst,
+            E::DuplicateNode(_) => trimtab_status::ThrottleDuplicateNode,
+            E::UnknownNode(_) => trimtab_status::NotFound,
+            E::CapacityExceeded(_) => trimtab_status::CapacityExceeded,
+            _ => trimtab_status::InvalidArgument,
+        }
+    }
+}
+
+impl From<&crate::migration::MigrationError> for trimtab_status {
+    fn from(e: &crate::migration::MigrationError) -> Self {
+        use crate::migration::MigrationError as E;
+        match e {
+            E::UnknownTask(_) => trimtab_status::NotFound,
+            E::CapacityExceeded { .. } => trimtab_status::CapacityExceeded,
+            E::InvalidProgress { .. } => trimtab_status::MigrationInvalidProgress,
+            E::NotRunning(_) => trimtab_status::MigrationNotRunning,
+            E::Throttle(t) => t.into(),
+            _ => trimtab_status::InvalidArgument,
         }
     }
 }

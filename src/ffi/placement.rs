@@ -81,7 +81,7 @@ pub struct trimtab_placement_stats {
 /// One shard that changes device.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
-pub struct trimtab_move {
+pub struct trimtab_shard_move {
     /// The placement group.
     pub pg: u32,
     /// The shard position.
@@ -549,7 +549,7 @@ pub unsafe extern "C" fn trimtab_plan_summary_get(
 pub unsafe extern "C" fn trimtab_plan_moves(
     plan: *const trimtab_plan,
     first: usize,
-    buf: *mut trimtab_move,
+    buf: *mut trimtab_shard_move,
     cap: usize,
     len_out: *mut usize,
 ) -> trimtab_status {
@@ -567,7 +567,7 @@ pub unsafe extern "C" fn trimtab_plan_moves(
         }
         for (i, m) in rest[..k].iter().enumerate() {
             // SAFETY: i < cap, and `buf` is valid for `cap` writes per the contract.
-            unsafe { buf.add(i).write(trimtab_move { pg: m.pg, shard: m.shard, from: m.from, to: m.to }) };
+            unsafe { buf.add(i).write(trimtab_shard_move { pg: m.pg, shard: m.shard, from: m.from, to: m.to }) };
         }
         // SAFETY: checked non-NULL.
         unsafe { write_out(len_out, k) };

@@ -101,7 +101,7 @@ int main(void) {
     trimtab_plan_summary sum;
     CHECK_OK(trimtab_plan_summary_get(plan, &sum));
     CHECK(sum.moves > 0 && sum.moved_shards == sum.moves);
-    trimtab_move moves[4];
+    trimtab_shard_move moves[4];
     size_t got = 0, seen = 0;
     for (size_t first = 0; first < sum.moves; first += got) {
         CHECK_OK(trimtab_plan_moves(plan, first, moves, 4, &got));

@@ -185,7 +185,7 @@ pub fn run(ops: &[Op]) {
                     }
                 }
                 Op::PlanReads { first, cap } => {
-                    let mut buf = [trimtab_move::default(); 8];
+                    let mut buf = [trimtab_shard_move::default(); 8];
                     let mut len = usize::MAX;
                     let s = trimtab_plan_moves(plan, *first as usize, buf.as_mut_ptr(), (*cap % 9) as usize, &mut len);
                     if ok(s) {

@@ -10,6 +10,8 @@ mod simulate;
 
 use clap::{Parser, Subcommand};
 
+mod migrate_sim;
+
 #[derive(Parser)]
 #[command(name = "trimtab", version, about = "The decision core of a distributed storage cluster, as a tool")]
 struct Cli {
@@ -25,6 +27,8 @@ enum Command {
     Place(place::PlaceArgs),
     /// The movement plan between two map files.
     Plan(place::PlanArgs),
+    /// Simulate a synthetic movement plan through the migration scheduler and throttle.
+    MigrateSim(migrate_sim::MigrateSimArgs),
 }
 
 fn main() {
@@ -40,6 +44,7 @@ fn main() {
         Command::Simulate(a) => simulate::run(a),
         Command::Place(a) => place::run_place(a),
         Command::Plan(a) => place::run_plan(a),
+        Command::MigrateSim(a) => migrate_sim::run(a),
     };
     if let Err(e) = result {
         eprintln!("trimtab: {e}");

@@ -1,0 +1,309 @@
+//! An indexed binary min-heap over dense `u32` ids: push, pop, remove and change-key in
+//! O(log n) without a scan, because every id's position is kept up to date on each move.
+//!
+//! The core ([`HeapVec`]) keeps its positions wherever the owner wants them (the scheduler
+//! keeps them inside its task records, which saves a separate array); [`IndexedHeap`] is the
+//! stand-alone form with its own position array.
+
+#![forbid(unsafe_code)]
+
+/// "Not in a heap".
+pub const NO_POS: u32 = u32::MAX;
+
+/// Where a heap writes the positions of its ids.
+pub trait PosStore {
+    /// Records that `id` is now at `pos`.
+    fn set_pos(&mut self, id: u32, pos: u32);
+}
+
+/// The heap array: `(key, id)` entries, smallest key on top.
+#[derive(Debug, Clone, Default)]
+pub struct HeapVec<K> {
+    v: Vec<(K, u32)>,
+}
+
+impl<K: Ord + Copy> HeapVec<K> {
+    /// An empty heap.
+    pub const fn new() -> Self {
+        HeapVec { v: Vec::new() }
+    }
+
+    /// An empty heap with room for `n` entries.
+    pub fn with_capacity(n: usize) -> Self {
+        HeapVec { v: Vec::with_capacity(n) }
+    }
+
+    /// Number of entries.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.v.len()
+    }
+
+    /// Whether it is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.v.is_empty()
+    }
+
+    /// Allocated entries (for memory accounting).
+    pub fn capacity(&self) -> usize {
+        self.v.capacity()
+    }
+
+    /// The smallest entry.
+    #[inline]
+    pub fn peek(&self) -> Option<(K, u32)> {
+        self.v.first().copied()
+    }
+
+    /// The entry at `pos`.
+    #[inline]
+    pub fn get(&self, pos: u32) -> Option<(K, u32)> {
+        self.v.get(pos as usize).copied()
+    }
+
+    /// Iterates the entries in array order.
+    pub fn iter(&self) -> impl Iterator<Item = &(K, u32)> {
+        self.v.iter()
+    }
+
+    /// Adds `id` with `key`.
+    #[inline]
+    pub fn push(&mut self, key: K, id: u32, ps: &mut impl PosStore) {
+        let pos = self.v.len();
+        self.v.push((key, id));
+        self.sift_up(pos, ps);
+    }
+
+    /// Removes and returns the smallest entry.
+    #[inline]
+    pub fn pop(&mut self, ps: &mut impl PosStore) -> Option<(K, u32)> {
+        if self.v.is_empty() {
+            return None;
+        }
+        Some(self.remove_at(0, ps))
+    }
+
+    /// Removes the entry at `pos` (which must be `< len`; checked by the caller).
+    pub fn remove_at(&mut self, pos: u32, ps: &mut impl PosStore) -> (K, u32) {
+        let pos = pos as usize;
+        let last = self.v.len() - 1;
+        self.v.swap(pos, last);
+        let out = self.v.pop().unwrap_or_else(|| unreachable!("len checked"));
+        ps.set_pos(out.1, NO_POS);
+        if pos < last {
+            let p = self.sift_up(pos, ps);
+            if p == pos {
+                self.sift_down(pos, ps);
+            }
+        }
+        out
+    }
+
+    /// Changes the key of the entry at `pos`.
+    pub fn update_at(&mut self, pos: u32, key: K, ps: &mut impl PosStore) {
+        let pos = pos as usize;
+        let old = self.v[pos].0;
+        self.v[pos].0 = key;
+        if key < old {
+            self.sift_up(pos, ps);
+        } else if key > old {
+            self.sift_down(pos, ps);
+        }
+    }
+
+    /// Rebuilds the heap after the keys were rewritten by `f` (a policy change).
+    pub fn rekey(&mut self, mut f: impl FnMut(u32) -> K, ps: &mut impl PosStore) {
+        for e in self.v.iter_mut() {
+            e.0 = f(e.1);
+        }
+        let n = self.v.len();
+        for i in (0..n / 2).rev() {
+            self.sift_down(i, ps);
+        }
+        for (i, e) in self.v.iter().enumerate() {
+            ps.set_pos(e.1, i as u32);
+        }
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self, ps: &mut impl PosStore) {
+        for e in self.v.drain(..) {
+            ps.set_pos(e.1, NO_POS);
+        }
+    }
+
+    fn sift_up(&mut self, mut pos: usize, ps: &mut impl PosStore) -> usize {
+        let item = self.v[pos];
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            let p = self.v[parent];
+            if item.0 >= p.0 {
+                break;
+            }
+            self.v[pos] = p;
+            ps.set_pos(p.1, pos as u32);
+            pos = parent;
+        }
+        self.v[pos] = item;
+        ps.set_pos(item.1, pos as u32);
+        pos
+    }
+
+    fn sift_down(&mut self, mut pos: usize, ps: &mut impl PosStore) {
+        let n = self.v.len();
+        let item = self.v[pos];
+        loop {
+            let l = 2 * pos + 1;
+            if l >= n {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < n && self.v[r].0 < self.v[l].0 { r } else { l };
+            let ce = self.v[c];
+            if ce.0 >= item.0 {
+                break;
+            }
+            self.v[pos] = ce;
+            ps.set_pos(ce.1, pos as u32);
+            pos = c;
+        }
+        self.v[pos] = item;
+        ps.set_pos(item.1, pos as u32);
+    }
+}
+
+impl PosStore for Vec<u32> {
+    #[inline(always)]
+    fn set_pos(&mut self, id: u32, pos: u32) {
+        if let Some(p) = self.get_mut(id as usize) {
+            *p = pos;
+        }
+    }
+}
+
+/// A stand-alone indexed min-heap over ids `0..capacity`, with its own position array.
+///
+/// ```
+/// use trimtab::migration::IndexedHeap;
+/// let mut h = IndexedHeap::with_capacity(10);
+/// h.push(3, 30u64).unwrap();
+/// h.push(7, 10).unwrap();
+/// h.change_key(3, 5).unwrap();
+/// assert_eq!(h.pop(), Some((3, 5)));
+/// assert!(h.remove(7).is_some());
+/// assert!(h.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct IndexedHeap<K> {
+    heap: HeapVec<K>,
+    pos: Vec<u32>,
+}
+
+impl<K: Ord + Copy> IndexedHeap<K> {
+    /// A heap for ids `0..capacity`.
+    pub fn with_capacity(capacity: u32) -> Self {
+        IndexedHeap { heap: HeapVec::with_capacity(capacity as usize), pos: vec![NO_POS; capacity as usize] }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Whether `id` is in the heap.
+    pub fn contains(&self, id: u32) -> bool {
+        self.pos.get(id as usize).is_some_and(|&p| p != NO_POS)
+    }
+
+    /// Adds `id`; `None` when `id` is out of range or already present.
+    #[inline]
+    pub fn push(&mut self, id: u32, key: K) -> Option<()> {
+        if *self.pos.get(id as usize)? != NO_POS {
+            return None;
+        }
+        self.heap.push(key, id, &mut self.pos);
+        Some(())
+    }
+
+    /// The smallest `(id, key)`.
+    pub fn peek(&self) -> Option<(u32, K)> {
+        self.heap.peek().map(|(k, i)| (i, k))
+    }
+
+    /// Removes and returns the smallest `(id, key)`.
+    #[inline]
+    pub fn pop(&mut self) -> Option<(u32, K)> {
+        self.heap.pop(&mut self.pos).map(|(k, i)| (i, k))
+    }
+
+    /// Removes `id`, returning its key.
+    #[inline]
+    pub fn remove(&mut self, id: u32) -> Option<K> {
+        let p = *self.pos.get(id as usize)?;
+        if p == NO_POS {
+            return None;
+        }
+        Some(self.heap.remove_at(p, &mut self.pos).0)
+    }
+
+    /// Changes `id`'s key.
+    #[inline]
+    pub fn change_key(&mut self, id: u32, key: K) -> Option<()> {
+        let p = *self.pos.get(id as usize)?;
+        if p == NO_POS {
+            return None;
+        }
+        self.heap.update_at(p, key, &mut self.pos);
+        Some(())
+    }
+
+    /// Bytes allocated per id slot and entry (for the memory figure).
+    pub fn allocated_bytes(&self) -> usize {
+        self.heap.capacity() * std::mem::size_of::<(K, u32)>() + self.pos.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_a_sorted_model() {
+        let mut h = IndexedHeap::with_capacity(1000);
+        let mut model = std::collections::BTreeMap::new();
+        let mut x = 12345u64;
+        for step in 0..20_000u32 {
+            x = crate::hash::mix64(x);
+            let id = (x % 1000) as u32;
+            let key = (x >> 20) % 500;
+            match step % 4 {
+                0 | 1 => {
+                    if h.push(id, (key, id)).is_some() {
+                        model.insert(id, (key, id));
+                    }
+                }
+                2 => assert_eq!(h.remove(id), model.remove(&id)),
+                _ => {
+                    if h.change_key(id, (key, id)).is_some() {
+                        model.insert(id, (key, id));
+                    }
+                }
+            }
+            if step % 7 == 0 {
+                let want = model.iter().map(|(&i, &k)| (k, i)).min();
+                assert_eq!(h.pop().map(|(i, k)| (k, i)), want);
+                if let Some((_, i)) = want {
+                    model.remove(&i);
+                }
+            }
+        }
+        assert_eq!(h.len(), model.len());
+        assert!(h.push(5000, (0, 0)).is_none());
+    }
+}

@@ -1,0 +1,1646 @@
+//! Migration: which move runs next, and how many bytes each running move may send now.
+//!
+//! A task moves one shard of one placement group from a source device on a source node to
+//! a target device on a target node. The scheduler decides the order (policy, aging,
+//! rebuild before rebalance), admits a task only when its source has a free outbound slot,
+//! its target a free inbound slot, the cluster a free slot and the throttle tokens, and on
+//! each [`Scheduler::tick`] hands out byte grants to running tasks within the throttle.
+//! Large tasks run one chunk at a time: after each chunk a task gives its slots back and
+//! competes again, which lets the scheduler re-pair nodes so that the busiest ones never
+//! idle (the makespan stays within a few percent of the lower bound).
+//!
+//! Left to the host: copying the bytes it was granted, reporting progress, completion and
+//! failure, and ticking. The host drains [`Scheduler::poll_event`] and
+//! [`Scheduler::poll_grant`] after each call that changes state (push, cancel, report,
+//! tick).
+//!
+//! ## How a task is chosen, without scanning
+//!
+//! Queued tasks live in one indexed binary heap per (source node, target node) pair, ordered
+//! by the policy key. Pairs whose two nodes both have a free slot are in a *ready* heap keyed
+//! by their best task's key tier and, within a tier, by how much work is left on their two
+//! nodes (critical-path first). A pair whose source or target is full is *parked* on that
+//! node and comes back only when that node frees a slot, so a blocked task never holds back
+//! the tasks behind it (no head-of-line blocking) and an admission costs O(log n) per task
+//! started plus O(1) per parked pair re-examined. A tick in which nothing changed does no
+//! admission work at all, so its cost does not depend on the number of queued tasks.
+//!
+//! ## Order, aging and the wait bound
+//!
+//! The policy key is a *virtual time*: the time the task was queued plus a handicap. Under
+//! [`Policy::Priority`] the handicap is `(10 − priority) × aging_step`, under
+//! [`Policy::Importance`] `(1000 − importance) × 9 × aging_step / 1000`, and under
+//! [`Policy::Deadline`] the key is the deadline itself (a task without one gets
+//! `queued + no_deadline_horizon`). So a task is never overtaken, within its class, by a
+//! task queued more than `9 × aging_step` after it (priority and importance policies) — its
+//! wait is bounded by the work queued before that — and once a blocked task has waited
+//! `starvation_guard` (the longest-waiting such task first) its two nodes are reserved for
+//! it until it starts, so node contention (its source free while its target is busy and
+//! the other way round) cannot postpone it for more than one running chunk per slot. With `strict_classes` (the
+//! default) rebuild and repair work (redundancy at risk) always goes before drain and
+//! rebalance work: rebalance can never starve a rebuild.
+
+#![forbid(unsafe_code)]
+
+mod heap;
+mod index;
+pub mod sim;
+
+pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
+
+use crate::throttle::{IdMap, Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
+use crate::time::{Time, NANOS_PER_SEC};
+use index::SlotIndex;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Errors of the migration scheduler. A call that returns one changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrationError {
+    /// No live task has this id (never pushed, or already finished).
+    #[error("unknown task {0:#x}")]
+    UnknownTask(u64),
+    /// A field of a request or configuration is out of range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// A queue is at its capacity.
+    #[error("{what} capacity {cap} reached")]
+    CapacityExceeded {
+        /// Which queue.
+        what: &'static str,
+        /// Its capacity.
+        cap: u64,
+    },
+    /// Progress beyond the bytes granted or the task's size, or going backwards.
+    #[error("invalid progress for task {id:#x}: {done} bytes reported, {limit} allowed")]
+    InvalidProgress {
+        /// The task.
+        id: u64,
+        /// Bytes reported.
+        done: u64,
+        /// Bytes granted so far (the most that can have been copied).
+        limit: u64,
+    },
+    /// The call does not apply to the task in its state (e.g. progress on a queued task).
+    #[error("task {0:#x} is not running")]
+    NotRunning(u64),
+    /// The throttle refused a node or limit.
+    #[error(transparent)]
+    Throttle(#[from] ThrottleError),
+}
+
+/// What a move is for; rebuild and repair restore redundancy and go first by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[repr(u8)]
+pub enum TaskKind {
+    /// Re-create a lost copy (redundancy at risk).
+    Rebuild = 0,
+    /// Move data off a node being decommissioned.
+    Drain = 1,
+    /// Even out the distribution.
+    Rebalance = 2,
+    /// Replace a damaged copy.
+    Repair = 3,
+}
+
+impl TaskKind {
+    /// From the C/raw value.
+    pub fn from_u8(v: u8) -> Option<TaskKind> {
+        Some(match v {
+            0 => TaskKind::Rebuild,
+            1 => TaskKind::Drain,
+            2 => TaskKind::Rebalance,
+            3 => TaskKind::Repair,
+            _ => return None,
+        })
+    }
+}
+
+/// The ordering policy of the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[repr(u8)]
+pub enum Policy {
+    /// Higher priority first, aged by queueing time.
+    Priority = 0,
+    /// Earliest deadline first.
+    Deadline = 1,
+    /// Higher importance score first, aged by queueing time.
+    Importance = 2,
+}
+
+impl Policy {
+    /// From the C/raw value.
+    pub fn from_u8(v: u8) -> Option<Policy> {
+        Some(match v {
+            0 => Policy::Priority,
+            1 => Policy::Deadline,
+            2 => Policy::Importance,
+            _ => return None,
+        })
+    }
+}
+
+/// One move as the host (or a placement movement plan) describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MoveRequest {
+    /// Placement group.
+    pub pg: u32,
+    /// Shard (replica or EC position) within the PG.
+    pub shard: u8,
+    /// Source device.
+    pub from_device: u32,
+    /// Target device.
+    pub to_device: u32,
+    /// Node holding the source device.
+    pub from_node: u32,
+    /// Node holding the target device.
+    pub to_node: u32,
+    /// Bytes to copy (at least 1).
+    pub bytes: u64,
+    /// What the move is for.
+    pub kind: TaskKind,
+    /// 1 (lowest) to 10 (highest).
+    pub priority: u8,
+    /// Optional deadline.
+    pub deadline: Option<Time>,
+    /// The host's own importance score in `0..=1000`; `None` computes one (see
+    /// [`importance_score`]).
+    pub importance: Option<u32>,
+    /// Client accesses per second to this PG (feeds the computed importance).
+    pub access_rate: u32,
+}
+
+impl MoveRequest {
+    /// A rebalance move of `bytes` from (node, device) to (node, device) with priority 5.
+    pub fn new(pg: u32, shard: u8, from: (u32, u32), to: (u32, u32), bytes: u64) -> MoveRequest {
+        MoveRequest {
+            pg,
+            shard,
+            from_node: from.0,
+            from_device: from.1,
+            to_node: to.0,
+            to_device: to.1,
+            bytes,
+            kind: TaskKind::Rebalance,
+            priority: 5,
+            deadline: None,
+            importance: None,
+            access_rate: 0,
+        }
+    }
+}
+
+/// The importance score (0..=1000) computed when the host gives none: priority counts for
+/// up to 600, client access rate for up to 200 (logarithmic), small size for up to 100
+/// (smaller moves finish sooner and free their PG) and deadline urgency for up to 100 (full
+/// within a minute, none beyond an hour).
+pub fn importance_score(r: &MoveRequest, now: Time) -> u32 {
+    let p = r.priority.clamp(1, 10) as u32 * 60;
+    let a = (32 - r.access_rate.leading_zeros()).min(20) * 10;
+    let size_log = 64 - r.bytes.leading_zeros();
+    let s = 100u32.saturating_sub(size_log.saturating_sub(20) * 5);
+    let d = match r.deadline {
+        None => 0,
+        Some(t) => {
+            let left = t.nanos_since(now) / NANOS_PER_SEC;
+            if left <= 60 {
+                100
+            } else if left >= 3600 {
+                0
+            } else {
+                (100 * (3600 - left) / 3540) as u32
+            }
+        }
+    };
+    (p + a + s + d).min(1000)
+}
+
+/// A task's id: its slot in the low 32 bits and the slot's generation in the high 32, so a
+/// finished task's id is never mistaken for a later one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct TaskId(pub u64);
+
+/// The state of a live task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[repr(u8)]
+pub enum TaskState {
+    /// Waiting for slots (possibly between chunks).
+    Queued = 0,
+    /// Holding its slots and receiving grants.
+    Running = 1,
+    /// Waiting out a retry backoff.
+    Backoff = 2,
+}
+
+/// A live task as [`Scheduler::task`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskInfo {
+    /// Its id.
+    pub id: TaskId,
+    /// Placement group.
+    pub pg: u32,
+    /// Shard.
+    pub shard: u8,
+    /// Source device.
+    pub from_device: u32,
+    /// Target device.
+    pub to_device: u32,
+    /// Source node.
+    pub from_node: u32,
+    /// Target node.
+    pub to_node: u32,
+    /// Total bytes.
+    pub bytes: u64,
+    /// Bytes reported copied in this attempt.
+    pub done: u64,
+    /// Bytes granted in this attempt.
+    pub granted: u64,
+    /// Kind.
+    pub kind: TaskKind,
+    /// Priority 1..=10.
+    pub priority: u8,
+    /// Importance 0..=1000 (computed or the host's).
+    pub importance: u32,
+    /// Deadline.
+    pub deadline: Option<Time>,
+    /// State.
+    pub state: TaskState,
+    /// Failed attempts so far.
+    pub attempts: u8,
+}
+
+/// Something the host should know; drained with [`Scheduler::poll_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Event {
+    /// The task took its slots for the first time (in this attempt): start copying as
+    /// grants arrive.
+    Started {
+        /// The task.
+        id: TaskId,
+    },
+    /// Every byte was reported; the task is gone.
+    Completed {
+        /// The task.
+        id: TaskId,
+    },
+    /// The task failed for good after its retries; the task is gone.
+    Failed {
+        /// The task.
+        id: TaskId,
+        /// The host's reason code from the last failure.
+        reason: u32,
+        /// Attempts made.
+        attempts: u8,
+    },
+    /// The task failed and will be queued again at `at`; its progress restarts from zero.
+    Retrying {
+        /// The task.
+        id: TaskId,
+        /// The host's reason code.
+        reason: u32,
+        /// The attempt that failed (1 = first).
+        attempt: u8,
+        /// When it is queued again.
+        at: Time,
+    },
+    /// The host cancelled the task; its slots and unused tokens are back.
+    Cancelled {
+        /// The task.
+        id: TaskId,
+    },
+    /// A newer task for the same PG shard replaced this one, which is gone.
+    Superseded {
+        /// The replaced task.
+        id: TaskId,
+        /// The task that replaced it.
+        by: TaskId,
+    },
+}
+
+/// Bytes a running task may copy now; drained with [`Scheduler::poll_grant`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Grant {
+    /// The task.
+    pub id: TaskId,
+    /// Bytes granted since its last drained grant.
+    pub bytes: u64,
+}
+
+/// Configuration of a [`Scheduler`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SchedulerConfig {
+    /// The throttle (global limit, load ceiling, node capacity).
+    pub throttle: ThrottleConfig,
+    /// Outbound limit of a node first seen in a request.
+    pub node_out: Limit,
+    /// Inbound limit of a node first seen in a request.
+    pub node_in: Limit,
+    /// Concurrent outbound moves per node (like Ceph's osd_max_backfills).
+    pub max_out_per_node: u32,
+    /// Concurrent inbound moves per node.
+    pub max_in_per_node: u32,
+    /// Concurrent moves in the cluster.
+    pub max_running: u32,
+    /// Most live tasks (queued, running, backing off).
+    pub max_tasks: u32,
+    /// Most undrained events; past it events are dropped and counted.
+    pub max_events: u32,
+    /// Bytes a task runs before giving its slots back and competing again.
+    pub chunk_bytes: u64,
+    /// The ordering policy.
+    pub policy: Policy,
+    /// Rebuild and repair strictly before drain and rebalance.
+    pub strict_classes: bool,
+    /// The aging unit: one priority level is worth this much queueing time.
+    pub aging_step_ns: u64,
+    /// Under [`Policy::Deadline`], the deadline given to tasks without one, after queueing.
+    pub no_deadline_horizon_ns: u64,
+    /// Policy keys within this many nanoseconds (a power of two is used) count as a tie,
+    /// broken by the remaining work on the pair's nodes.
+    pub tie_window_ns: u64,
+    /// A blocked task that has waited this long gets its nodes reserved until it starts.
+    pub starvation_guard_ns: u64,
+    /// Break ties (and order grants) by the remaining work on a pair's two nodes, busiest
+    /// first (default); `false` gives plain greedy list scheduling, for comparison.
+    pub critical_first: bool,
+    /// Failures retried before a task fails for good.
+    pub max_retries: u8,
+    /// First retry backoff; doubles per attempt.
+    pub backoff_base_ns: u64,
+    /// Largest backoff.
+    pub backoff_max_ns: u64,
+    /// The host's usual tick interval (used by [`Scheduler::next_deadline`]).
+    pub tick_interval_ns: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            throttle: ThrottleConfig::default(),
+            node_out: Limit::new(100 << 20, 10 << 20),
+            node_in: Limit::new(100 << 20, 10 << 20),
+            max_out_per_node: 4,
+            max_in_per_node: 4,
+            max_running: 4096,
+            max_tasks: 2_000_000,
+            max_events: 65_536,
+            chunk_bytes: 64 << 20,
+            policy: Policy::Priority,
+            strict_classes: true,
+            aging_step_ns: 60 * NANOS_PER_SEC,
+            no_deadline_horizon_ns: 3600 * NANOS_PER_SEC,
+            tie_window_ns: NANOS_PER_SEC,
+            starvation_guard_ns: 600 * NANOS_PER_SEC,
+            critical_first: true,
+            max_retries: 3,
+            backoff_base_ns: NANOS_PER_SEC,
+            backoff_max_ns: 300 * NANOS_PER_SEC,
+            tick_interval_ns: 100_000_000,
+        }
+    }
+}
+
+impl SchedulerConfig {
+    fn validate(&self) -> Result<(), MigrationError> {
+        self.node_out.validate()?;
+        self.node_in.validate()?;
+        self.throttle.global.validate()?;
+        self.throttle.load.validate()?;
+        let bad = |c: bool, m| {
+            if c {
+                Err(MigrationError::InvalidArgument(m))
+            } else {
+                Ok(())
+            }
+        };
+        bad(self.max_out_per_node == 0 || self.max_in_per_node == 0, "per-node caps must be at least 1")?;
+        bad(self.max_running == 0, "max_running must be at least 1")?;
+        bad(self.max_tasks == 0 || self.max_tasks >= u32::MAX / 2, "max_tasks out of range")?;
+        bad(self.max_events == 0, "max_events must be at least 1")?;
+        bad(self.chunk_bytes == 0, "chunk_bytes must be at least 1")?;
+        bad(self.aging_step_ns == 0 || self.aging_step_ns > 1 << 50, "aging_step_ns out of range")?;
+        bad(self.tick_interval_ns == 0, "tick_interval_ns must be at least 1")?;
+        bad(self.backoff_base_ns > self.backoff_max_ns, "backoff_base_ns above backoff_max_ns")?;
+        Ok(())
+    }
+}
+
+/// Counts, bytes and rates at one moment; see [`Scheduler::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Status {
+    /// Tasks waiting for slots.
+    pub queued: u64,
+    /// Tasks holding slots.
+    pub running: u64,
+    /// Tasks waiting out a backoff.
+    pub backoff: u64,
+    /// Tasks completed so far.
+    pub completed: u64,
+    /// Tasks failed for good so far.
+    pub failed: u64,
+    /// Tasks cancelled so far.
+    pub cancelled: u64,
+    /// Tasks superseded so far.
+    pub superseded: u64,
+    /// Bytes reported done (completed tasks and progress of live ones; saturates).
+    pub bytes_done: u64,
+    /// Bytes left on live tasks (saturates).
+    pub bytes_left: u64,
+    /// Bytes granted cluster-wide in the last whole second.
+    pub rate_bps: u64,
+    /// Estimated time of completion at that rate, or `Time::MAX` when nothing moves.
+    pub eta: Time,
+    /// Events dropped because the event queue was full.
+    pub events_dropped: u64,
+}
+
+/// The policy key of a task: its class in the top two bits, its virtual time below.
+fn task_key(cfg: &SchedulerConfig, t: &Task) -> u64 {
+    let class = if cfg.strict_classes && !matches!(t.kind, TaskKind::Rebuild | TaskKind::Repair) { 1u64 } else { 0 };
+    let step = cfg.aging_step_ns;
+    let vt = match cfg.policy {
+        Policy::Priority => t.queued_at.saturating_add((10 - t.priority.clamp(1, 10)) as u64 * step),
+        Policy::Importance => t.queued_at.saturating_add((1000 - (t.importance as u64).min(1000)) * step / 1000 * 9),
+        Policy::Deadline => {
+            if t.deadline == u64::MAX {
+                t.queued_at.saturating_add(cfg.no_deadline_horizon_ns)
+            } else {
+                t.deadline
+            }
+        }
+    };
+    class << CLASS_SHIFT | vt.min(VT_MAX)
+}
+
+/// A (pg, shard) key.
+fn pg_key(pg: u32, shard: u8) -> u64 {
+    (pg as u64) << 8 | shard as u64
+}
+
+const FLAG_STARTED: u8 = 1;
+const FLAG_IMPORTANCE_SET: u8 = 2;
+const FLAG_DEAD: u8 = 4;
+
+/// One task record. 80 bytes; plus 16 in its pair heap, 4 of heap position and 8–16 in
+/// the (pg, shard) index.
+#[derive(Debug, Clone)]
+struct Task {
+    bytes: u64,
+    done: u64,
+    granted: u64,
+    chunk_end: u64,
+    deadline: u64,
+    queued_at: u64,
+    pg: u32,
+    from_device: u32,
+    to_device: u32,
+    pair: u32,
+    generation: u32,
+    /// Running-list index while running, free-list link while free (the heap position
+    /// lives in `Scheduler::heap_pos`, a dense array that sifts touch instead of records).
+    pos: u32,
+    importance: u16,
+    priority: u8,
+    shard: u8,
+    kind: TaskKind,
+    state: TaskState,
+    attempts: u8,
+    flags: u8,
+}
+
+/// Key in the ready heap: (tier of the best task's key, inverted criticality, the key).
+type ReadyKey = (u64, u64, u64);
+
+#[derive(Debug, Clone)]
+struct Pair {
+    src: u32,
+    dst: u32,
+    heap: HeapVec<u64>,
+    ready_pos: u32,
+    parked_on: u32,
+    parked_idx: u32,
+    live: u32,
+}
+
+struct PairPos<'a>(&'a mut [Pair]);
+impl PosStore for PairPos<'_> {
+    #[inline(always)]
+    fn set_pos(&mut self, id: u32, pos: u32) {
+        if let Some(p) = self.0.get_mut(id as usize) {
+            p.ready_pos = pos;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct NodeState {
+    id: u32,
+    out_running: u32,
+    in_running: u32,
+    rem_out: u128,
+    rem_in: u128,
+    parked: Vec<u32>,
+    win: u64,
+    win_out: u64,
+    win_in: u64,
+    prev_out: u64,
+    prev_in: u64,
+}
+
+impl NodeState {
+    fn roll(&mut self, w: u64) {
+        if self.win != w {
+            if self.win + 1 == w {
+                self.prev_out = self.win_out;
+                self.prev_in = self.win_in;
+            } else {
+                self.prev_out = 0;
+                self.prev_in = 0;
+            }
+            self.win = w;
+            self.win_out = 0;
+            self.win_in = 0;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RunEntry {
+    slot: u32,
+    pending: u64,
+    crit: u64,
+}
+
+/// The migration scheduler. See the module docs for how it decides.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    cfg: SchedulerConfig,
+    throttle: Throttle,
+    tasks: Vec<Task>,
+    heap_pos: Vec<u32>,
+    free_head: u32,
+    live: u32,
+    index: SlotIndex,
+    nodes: Vec<NodeState>,
+    pairs: Vec<Pair>,
+    pair_index: IdMap<u64, u32>,
+    free_pairs: Vec<u32>,
+    ready: HeapVec<ReadyKey>,
+    token_wait: Vec<u32>,
+    starving: Option<u32>,
+    running: Vec<RunEntry>,
+    timers: BinaryHeap<std::cmp::Reverse<(u64, u32, u32)>>,
+    grants: VecDeque<(u32, u32)>,
+    events: VecDeque<Event>,
+    dirty: bool,
+    now: u64,
+    tie_shift: u32,
+    counts: [u64; 3],
+    totals: [u64; 4],
+    bytes_done: u128,
+    bytes_left: u128,
+    events_dropped: u64,
+    g_win: u64,
+    g_cur: u64,
+    g_prev: u64,
+    scratch: Vec<u32>,
+}
+
+const CLASS_SHIFT: u32 = 62;
+const VT_MAX: u64 = (1 << CLASS_SHIFT) - 1;
+
+impl Scheduler {
+    /// A scheduler with no nodes and no tasks, as of `now`.
+    pub fn new(cfg: SchedulerConfig, now: Time) -> Result<Scheduler, MigrationError> {
+        cfg.validate()?;
+        let throttle = Throttle::new(cfg.throttle, now)?;
+        let tie_shift = 64 - cfg.tie_window_ns.max(1).leading_zeros() - 1;
+        Ok(Scheduler {
+            cfg,
+            throttle,
+            tasks: Vec::new(),
+            heap_pos: Vec::new(),
+            free_head: NO_POS,
+            live: 0,
+            index: SlotIndex::default(),
+            nodes: Vec::new(),
+            pairs: Vec::new(),
+            pair_index: IdMap::default(),
+            free_pairs: Vec::new(),
+            ready: HeapVec::new(),
+            token_wait: Vec::new(),
+            starving: None,
+            running: Vec::new(),
+            timers: BinaryHeap::new(),
+            grants: VecDeque::new(),
+            events: VecDeque::new(),
+            dirty: false,
+            now: now.0,
+            tie_shift,
+            counts: [0; 3],
+            totals: [0; 4],
+            bytes_done: 0,
+            bytes_left: 0,
+            events_dropped: 0,
+            g_win: 0,
+            g_cur: 0,
+            g_prev: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.cfg
+    }
+
+    /// The throttle, to read rates and buckets.
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// Reserves room for `n` tasks up front (so that pushes never reallocate).
+    pub fn reserve_tasks(&mut self, n: usize) {
+        self.tasks.reserve(n.saturating_sub(self.tasks.len()));
+        self.heap_pos.reserve(n.saturating_sub(self.heap_pos.len()));
+    }
+
+    fn advance(&mut self, now: Time) -> Time {
+        self.now = self.now.max(now.0);
+        Time(self.now)
+    }
+
+    fn emit(&mut self, e: Event) {
+        if self.events.len() >= self.cfg.max_events as usize {
+            self.events_dropped += 1;
+        } else {
+            self.events.push_back(e);
+        }
+    }
+
+    /// Adds node `id` with its own limits (a node first seen in a request gets the
+    /// configured defaults instead).
+    pub fn add_node(&mut self, id: u32, out: Limit, inb: Limit, now: Time) -> Result<(), MigrationError> {
+        let now = self.advance(now);
+        self.throttle.add_node(id, out, inb, now)?;
+        self.nodes.push(NodeState { id, ..Default::default() });
+        Ok(())
+    }
+
+    /// Changes node `id`'s limits; they apply at the next grant.
+    pub fn set_node_limits(&mut self, id: u32, out: Limit, inb: Limit, now: Time) -> Result<(), MigrationError> {
+        let now = self.advance(now);
+        Ok(self.throttle.set_node_limits(id, out, inb, now)?)
+    }
+
+    /// Changes the global limit; it applies at the next grant.
+    pub fn set_global_limit(&mut self, limit: Limit, now: Time) -> Result<(), MigrationError> {
+        let now = self.advance(now);
+        Ok(self.throttle.set_global_limit(limit, now)?)
+    }
+
+    /// Reports load for a node (or the cluster with `None`); see [`crate::throttle::LoadConfig`].
+    pub fn report_load(
+        &mut self,
+        node: Option<u32>,
+        m: crate::throttle::LoadMetrics,
+        now: Time,
+    ) -> Result<(), MigrationError> {
+        let now = self.advance(now);
+        Ok(self.throttle.report_load(node, m, now)?)
+    }
+
+    fn node_ref(&mut self, id: u32, now: Time) -> Result<NodeRef, MigrationError> {
+        if let Some(r) = self.throttle.node(id) {
+            return Ok(r);
+        }
+        let r = self.throttle.add_node(id, self.cfg.node_out, self.cfg.node_in, now)?;
+        self.nodes.push(NodeState { id, ..Default::default() });
+        Ok(r)
+    }
+
+    fn task_key(&self, t: &Task) -> u64 {
+        task_key(&self.cfg, t)
+    }
+
+    fn validate(&self, r: &MoveRequest) -> Result<(), MigrationError> {
+        if r.bytes == 0 {
+            return Err(MigrationError::InvalidArgument("bytes must be at least 1"));
+        }
+        if !(1..=10).contains(&r.priority) {
+            return Err(MigrationError::InvalidArgument("priority must be 1..=10"));
+        }
+        if r.importance.is_some_and(|i| i > 1000) {
+            return Err(MigrationError::InvalidArgument("importance must be 0..=1000"));
+        }
+        Ok(())
+    }
+
+    /// Queues one move. A live task for the same (pg, shard) is superseded (its slots and
+    /// tokens come back, and an [`Event::Superseded`] says so).
+    pub fn push(&mut self, r: MoveRequest, now: Time) -> Result<TaskId, MigrationError> {
+        self.validate(&r)?;
+        // Every check before the first change, so that a refusal changes nothing (not even
+        // the last time seen).
+        let now = Time(self.now.max(now.0));
+        let key = pg_key(r.pg, r.shard);
+        let old = self.index.find(key, |s| self.tasks.get(s as usize).map_or(u64::MAX, |t| pg_key(t.pg, t.shard)));
+        if old.is_none() && self.live >= self.cfg.max_tasks {
+            return Err(MigrationError::CapacityExceeded { what: "task", cap: self.cfg.max_tasks as u64 });
+        }
+        let src_new = self.throttle.node(r.from_node).is_none();
+        let dst_new = self.throttle.node(r.to_node).is_none() && r.to_node != r.from_node;
+        if (src_new as usize + dst_new as usize) + self.throttle.node_count() > self.cfg.throttle.max_nodes as usize {
+            return Err(MigrationError::CapacityExceeded { what: "node", cap: self.cfg.throttle.max_nodes as u64 });
+        }
+        self.now = now.0;
+        let s = self.node_ref(r.from_node, now)?;
+        let d = self.node_ref(r.to_node, now)?;
+        let pair = self.pair_for(s.0, d.0);
+        // Count the new task on its pair first, so that superseding the last task of the
+        // same pair does not free it.
+        self.pairs[pair as usize].live += 1;
+
+        if let Some(o) = old {
+            // Supersede: remove the old task, then report it once the new id is known.
+            let oid = self.id_of(o);
+            self.finish(o, now);
+            let id = self.insert_task(&r, pair, now);
+            self.emit(Event::Superseded { id: oid, by: id });
+            self.totals[3] += 1;
+            return Ok(id);
+        }
+        Ok(self.insert_task(&r, pair, now))
+    }
+
+    /// Queues every move of a plan, in order; stops at the first refusal and returns the
+    /// ids pushed so far with the error (the moves before it stay queued).
+    pub fn push_plan<I: IntoIterator<Item = MoveRequest>>(
+        &mut self,
+        plan: I,
+        now: Time,
+    ) -> Result<Vec<TaskId>, (Vec<TaskId>, MigrationError)> {
+        let mut ids = Vec::new();
+        let mut out = Ok(());
+        for r in plan {
+            match self.push(r, now) {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    out = Err(e);
+                    break;
+                }
+            }
+        }
+        // Every pair's remaining work changed: refresh the ready order once (O(pairs)).
+        let ready: Vec<u32> = self.ready.iter().map(|e| e.1).collect();
+        for p in ready {
+            self.refresh_ready(p);
+        }
+        match out {
+            Ok(()) => Ok(ids),
+            Err(e) => Err((ids, e)),
+        }
+    }
+
+    fn pair_for(&mut self, s: u32, d: u32) -> u32 {
+        let k = (s as u64) << 32 | d as u64;
+        if let Some(&p) = self.pair_index.get(&k) {
+            return p;
+        }
+        let pair =
+            Pair { src: s, dst: d, heap: HeapVec::new(), ready_pos: NO_POS, parked_on: NO_POS, parked_idx: 0, live: 0 };
+        let p = match self.free_pairs.pop() {
+            Some(p) => {
+                self.pairs[p as usize] = pair;
+                p
+            }
+            None => {
+                self.pairs.push(pair);
+                (self.pairs.len() - 1) as u32
+            }
+        };
+        self.pair_index.insert(k, p);
+        p
+    }
+
+    fn id_of(&self, slot: u32) -> TaskId {
+        TaskId((self.tasks[slot as usize].generation as u64) << 32 | slot as u64)
+    }
+
+    fn insert_task(&mut self, r: &MoveRequest, pair: u32, now: Time) -> TaskId {
+        let importance = r.importance.unwrap_or_else(|| importance_score(r, now)).min(1000) as u16;
+        let mut t = Task {
+            bytes: r.bytes,
+            done: 0,
+            granted: 0,
+            chunk_end: 0,
+            deadline: r.deadline.map_or(u64::MAX, |d| d.0),
+            queued_at: now.0,
+            pg: r.pg,
+            from_device: r.from_device,
+            to_device: r.to_device,
+            pair,
+            generation: 0,
+            pos: NO_POS,
+            importance,
+            priority: r.priority,
+            shard: r.shard,
+            kind: r.kind,
+            state: TaskState::Queued,
+            attempts: 0,
+            flags: if r.importance.is_some() { FLAG_IMPORTANCE_SET } else { 0 },
+        };
+        let slot = if self.free_head != NO_POS {
+            let s = self.free_head;
+            let old = &self.tasks[s as usize];
+            self.free_head = old.pos;
+            t.generation = old.generation.wrapping_add(1);
+            self.tasks[s as usize] = t;
+            s
+        } else {
+            self.tasks.push(t);
+            (self.tasks.len() - 1) as u32
+        };
+        self.index.insert(pg_key(r.pg, r.shard), slot);
+        if self.heap_pos.len() <= slot as usize {
+            self.heap_pos.resize(slot as usize + 1, NO_POS);
+        }
+        self.live += 1;
+        self.counts[TaskState::Queued as usize] += 1;
+        self.bytes_left += r.bytes as u128;
+        let p = &self.pairs[pair as usize];
+        let (s, d) = (p.src as usize, p.dst as usize);
+        self.nodes[s].rem_out += r.bytes as u128;
+        self.nodes[d].rem_in += r.bytes as u128;
+        self.enqueue(slot);
+        self.id_of(slot)
+    }
+
+    /// Puts a task (state already Queued) into its pair heap and the pair where it belongs.
+    fn enqueue(&mut self, slot: u32) {
+        let key = self.task_key(&self.tasks[slot as usize]);
+        let p = self.tasks[slot as usize].pair;
+        let pair = &mut self.pairs[p as usize];
+        pair.heap.push(key, slot, &mut self.heap_pos);
+        // The ready key changes only when the pair's best task does; its criticality part
+        // is refreshed whenever the pair starts a task or wakes, and after a plan.
+        if pair.parked_on == NO_POS && (pair.ready_pos == NO_POS || self.heap_pos[slot as usize] == 0) {
+            self.refresh_ready(p);
+        }
+        self.dirty = true;
+    }
+
+    fn crit(&self, s: u32, d: u32) -> u64 {
+        if !self.cfg.critical_first {
+            return 0;
+        }
+        let (so, _) = self.throttle.node_rates(NodeRef(s)).unwrap_or((1, 1));
+        let (_, di) = self.throttle.node_rates(NodeRef(d)).unwrap_or((1, 1));
+        let a = self.nodes[s as usize].rem_out.saturating_mul(1_000_000) / so.max(1) as u128;
+        let b = self.nodes[d as usize].rem_in.saturating_mul(1_000_000) / di.max(1) as u128;
+        u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX)
+    }
+
+    /// Inserts, re-keys or removes pair `p` in the ready heap from its current top task.
+    fn refresh_ready(&mut self, p: u32) {
+        let pair = &self.pairs[p as usize];
+        match pair.heap.peek() {
+            None => {
+                if pair.ready_pos != NO_POS {
+                    let pos = pair.ready_pos;
+                    self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
+                }
+            }
+            Some((k, _)) => {
+                let rk = (k >> self.tie_shift, u64::MAX - self.crit(pair.src, pair.dst), k);
+                if pair.ready_pos == NO_POS {
+                    self.ready.push(rk, p, &mut PairPos(&mut self.pairs));
+                } else {
+                    let pos = pair.ready_pos;
+                    self.ready.update_at(pos, rk, &mut PairPos(&mut self.pairs));
+                }
+            }
+        }
+    }
+
+    fn park(&mut self, p: u32, node: u32) {
+        let pos = self.pairs[p as usize].ready_pos;
+        if pos != NO_POS {
+            self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
+        }
+        let list = &mut self.nodes[node as usize].parked;
+        self.pairs[p as usize].parked_on = node;
+        self.pairs[p as usize].parked_idx = list.len() as u32;
+        list.push(p);
+    }
+
+    fn unpark(&mut self, p: u32) {
+        let node = self.pairs[p as usize].parked_on;
+        if node == NO_POS {
+            return;
+        }
+        let idx = self.pairs[p as usize].parked_idx as usize;
+        let list = &mut self.nodes[node as usize].parked;
+        list.swap_remove(idx);
+        if let Some(&moved) = list.get(idx) {
+            self.pairs[moved as usize].parked_idx = idx as u32;
+        }
+        self.pairs[p as usize].parked_on = NO_POS;
+    }
+
+    /// Node `n` freed a slot: every pair parked on it competes again.
+    fn wake_node(&mut self, n: u32) {
+        let list = std::mem::take(&mut self.nodes[n as usize].parked);
+        for &p in &list {
+            self.pairs[p as usize].parked_on = NO_POS;
+            self.refresh_ready(p);
+        }
+        let mut list = list;
+        list.clear();
+        if self.nodes[n as usize].parked.is_empty() {
+            self.nodes[n as usize].parked = list;
+        }
+        self.dirty = true;
+    }
+
+    fn reserved(&self, node: u32, out: bool) -> u32 {
+        match self.starving {
+            Some(p) => {
+                let pr = &self.pairs[p as usize];
+                ((if out { pr.src } else { pr.dst }) == node) as u32
+            }
+            None => 0,
+        }
+    }
+
+    fn out_free(&self, n: u32, reserve: bool) -> bool {
+        let r = if reserve { self.reserved(n, true) } else { 0 };
+        self.nodes[n as usize].out_running + r < self.cfg.max_out_per_node
+    }
+
+    fn in_free(&self, n: u32, reserve: bool) -> bool {
+        let r = if reserve { self.reserved(n, false) } else { 0 };
+        self.nodes[n as usize].in_running + r < self.cfg.max_in_per_node
+    }
+
+    fn admit(&mut self, now: Time) {
+        self.dirty = false;
+        // The starving pair first, on its raw (unreserved) slots.
+        if let Some(p) = self.starving {
+            let pr = &self.pairs[p as usize];
+            if pr.heap.is_empty() || pr.live == 0 {
+                self.starving = None;
+            } else if (self.running.len() as u32) < self.cfg.max_running
+                && self.out_free(pr.src, false)
+                && self.in_free(pr.dst, false)
+            {
+                let (s, d) = (pr.src, pr.dst);
+                if self.throttle.available(NodeRef(s), NodeRef(d), now).unwrap_or(0) > 0 {
+                    self.unpark(p);
+                    self.start_top(p, now);
+                    self.starving = None;
+                }
+            }
+        }
+        while (self.running.len() as u32) < self.cfg.max_running {
+            let Some((_, p)) = self.ready.peek() else {
+                break;
+            };
+            let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
+            let blocked_on = if !self.out_free(s, true) {
+                Some(s)
+            } else if !self.in_free(d, true) {
+                Some(d)
+            } else {
+                None
+            };
+            if let Some(n) = blocked_on {
+                self.park(p, n);
+                // The longest-waiting blocked task past the guard gets its nodes reserved.
+                if let Some((_, top)) = self.pairs[p as usize].heap.peek() {
+                    let since = self.tasks[top as usize].queued_at;
+                    if now.0.saturating_sub(since) >= self.cfg.starvation_guard_ns {
+                        let older = match self.starving {
+                            None => true,
+                            Some(q) => self.pairs[q as usize]
+                                .heap
+                                .peek()
+                                .is_none_or(|(_, qt)| self.tasks[qt as usize].queued_at > since),
+                        };
+                        if older {
+                            self.starving = Some(p);
+                        }
+                    }
+                }
+                continue;
+            }
+            if self.throttle.available(NodeRef(s), NodeRef(d), now).unwrap_or(0) == 0 {
+                // Out of tokens (a reservation is being repaid): look again next tick.
+                let pos = self.pairs[p as usize].ready_pos;
+                self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
+                self.token_wait.push(p);
+                continue;
+            }
+            self.start_top(p, now);
+        }
+    }
+
+    /// Starts the best task of pair `p` (slots were checked by the caller).
+    fn start_top(&mut self, p: u32, now: Time) {
+        let Some((_, slot)) = self.pairs[p as usize].heap.pop(&mut self.heap_pos) else {
+            return;
+        };
+        let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
+        if self.pairs[p as usize].parked_on == NO_POS {
+            self.refresh_ready(p);
+        }
+        self.nodes[s as usize].out_running += 1;
+        self.nodes[d as usize].in_running += 1;
+        let crit = self.crit(s, d);
+        let id = self.id_of(slot);
+        let chunk = self.cfg.chunk_bytes;
+        let t = &mut self.tasks[slot as usize];
+        t.state = TaskState::Running;
+        t.chunk_end = t.bytes.min(t.granted.saturating_add(chunk));
+        t.pos = self.running.len() as u32;
+        let first = t.flags & FLAG_STARTED == 0;
+        t.flags |= FLAG_STARTED;
+        self.running.push(RunEntry { slot, pending: 0, crit });
+        self.counts[TaskState::Queued as usize] -= 1;
+        self.counts[TaskState::Running as usize] += 1;
+        let _ = now;
+        if first {
+            self.emit(Event::Started { id });
+        }
+    }
+
+    /// Takes a running task off the running list and frees its slots (state set by caller).
+    fn stop_running(&mut self, slot: u32) {
+        let t = &self.tasks[slot as usize];
+        let idx = t.pos as usize;
+        let p = &self.pairs[t.pair as usize];
+        let (s, d) = (p.src, p.dst);
+        let unused = t.granted - t.done;
+        if unused > 0 {
+            let _ = self.throttle.refund(NodeRef(s), NodeRef(d), unused);
+        }
+        self.running.swap_remove(idx);
+        if let Some(e) = self.running.get(idx) {
+            self.tasks[e.slot as usize].pos = idx as u32;
+        }
+        self.tasks[slot as usize].pos = NO_POS;
+        let t = &mut self.tasks[slot as usize];
+        t.granted = t.done;
+        let ns = &mut self.nodes[s as usize];
+        ns.out_running -= 1;
+        let nd = &mut self.nodes[d as usize];
+        nd.in_running -= 1;
+        self.counts[TaskState::Running as usize] -= 1;
+        self.wake_node(s);
+        if d != s {
+            self.wake_node(d);
+        }
+    }
+
+    /// Removes a live task for good (cancel, supersede, complete, fail): frees slots,
+    /// returns tokens, drops it from its heap, index and pair. Emits nothing.
+    fn finish(&mut self, slot: u32, _now: Time) {
+        let t = &self.tasks[slot as usize];
+        let state = t.state;
+        let pair = t.pair;
+        match state {
+            TaskState::Running => self.stop_running(slot),
+            TaskState::Queued => {
+                let pos = self.heap_pos[slot as usize];
+                self.pairs[pair as usize].heap.remove_at(pos, &mut self.heap_pos);
+                if self.pairs[pair as usize].parked_on == NO_POS
+                    && (pos == 0 || self.pairs[pair as usize].heap.is_empty())
+                {
+                    self.refresh_ready(pair);
+                }
+                self.counts[TaskState::Queued as usize] -= 1;
+            }
+            TaskState::Backoff => self.counts[TaskState::Backoff as usize] -= 1,
+        }
+        let t = &self.tasks[slot as usize];
+        let left = t.bytes - t.done;
+        let key = pg_key(t.pg, t.shard);
+        let (s, d) = (self.pairs[pair as usize].src, self.pairs[pair as usize].dst);
+        self.bytes_left -= left as u128;
+        self.nodes[s as usize].rem_out -= left as u128;
+        self.nodes[d as usize].rem_in -= left as u128;
+        self.index.remove(key, slot);
+        let pr = &mut self.pairs[pair as usize];
+        pr.live -= 1;
+        if pr.live == 0 {
+            self.unpark(pair);
+            let pos = self.pairs[pair as usize].ready_pos;
+            if pos != NO_POS {
+                self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
+            }
+            self.token_wait.retain(|&x| x != pair);
+            if self.starving == Some(pair) {
+                self.starving = None;
+            }
+            self.pair_index.remove(&((s as u64) << 32 | d as u64));
+            self.pairs[pair as usize].heap = HeapVec::new();
+            self.free_pairs.push(pair);
+        }
+        let t = &mut self.tasks[slot as usize];
+        t.flags |= FLAG_DEAD;
+        t.pos = self.free_head;
+        self.free_head = slot;
+        self.live -= 1;
+    }
+
+    fn slot_of(&self, id: TaskId) -> Result<u32, MigrationError> {
+        let slot = id.0 as u32;
+        match self.tasks.get(slot as usize) {
+            Some(t) if t.generation == (id.0 >> 32) as u32 && t.flags & FLAG_DEAD == 0 => Ok(slot),
+            _ => Err(MigrationError::UnknownTask(id.0)),
+        }
+    }
+
+    /// The state of a live task.
+    pub fn state(&self, id: TaskId) -> Result<TaskState, MigrationError> {
+        Ok(self.tasks[self.slot_of(id)? as usize].state)
+    }
+
+    /// What the scheduler knows of a live task.
+    pub fn task(&self, id: TaskId) -> Result<TaskInfo, MigrationError> {
+        let t = &self.tasks[self.slot_of(id)? as usize];
+        let p = &self.pairs[t.pair as usize];
+        Ok(TaskInfo {
+            id,
+            pg: t.pg,
+            shard: t.shard,
+            from_device: t.from_device,
+            to_device: t.to_device,
+            from_node: self.nodes[p.src as usize].id,
+            to_node: self.nodes[p.dst as usize].id,
+            bytes: t.bytes,
+            done: t.done,
+            granted: t.granted,
+            kind: t.kind,
+            priority: t.priority,
+            importance: t.importance as u32,
+            deadline: if t.deadline == u64::MAX { None } else { Some(Time(t.deadline)) },
+            state: t.state,
+            attempts: t.attempts,
+        })
+    }
+
+    /// (bytes done, bytes granted, total bytes) of a live task.
+    pub fn progress(&self, id: TaskId) -> Result<(u64, u64, u64), MigrationError> {
+        let t = &self.tasks[self.slot_of(id)? as usize];
+        Ok((t.done, t.granted, t.bytes))
+    }
+
+    /// Cancels a task in any state; its slots and unused tokens come back.
+    pub fn cancel(&mut self, id: TaskId, now: Time) -> Result<(), MigrationError> {
+        let slot = self.slot_of(id)?;
+        let now = self.advance(now);
+        self.finish(slot, now);
+        self.totals[2] += 1;
+        self.emit(Event::Cancelled { id });
+        Ok(())
+    }
+
+    /// Changes a task's priority (1..=10); a queued task moves in the queue at once.
+    pub fn set_priority(&mut self, id: TaskId, priority: u8, now: Time) -> Result<(), MigrationError> {
+        if !(1..=10).contains(&priority) {
+            return Err(MigrationError::InvalidArgument("priority must be 1..=10"));
+        }
+        let slot = self.slot_of(id)?;
+        self.advance(now);
+        self.tasks[slot as usize].priority = priority;
+        self.rekey_task(slot);
+        Ok(())
+    }
+
+    /// Sets a task's importance score (0..=1000), overriding the computed one.
+    pub fn set_importance(&mut self, id: TaskId, importance: u32, now: Time) -> Result<(), MigrationError> {
+        if importance > 1000 {
+            return Err(MigrationError::InvalidArgument("importance must be 0..=1000"));
+        }
+        let slot = self.slot_of(id)?;
+        self.advance(now);
+        let t = &mut self.tasks[slot as usize];
+        t.importance = importance as u16;
+        t.flags |= FLAG_IMPORTANCE_SET;
+        self.rekey_task(slot);
+        Ok(())
+    }
+
+    fn rekey_task(&mut self, slot: u32) {
+        let t = &self.tasks[slot as usize];
+        if t.state != TaskState::Queued {
+            return;
+        }
+        let key = self.task_key(t);
+        let (pair, pos) = (t.pair, self.heap_pos[slot as usize]);
+        self.pairs[pair as usize].heap.update_at(pos, key, &mut self.heap_pos);
+        if self.pairs[pair as usize].parked_on == NO_POS && (pos == 0 || self.heap_pos[slot as usize] == 0) {
+            self.refresh_ready(pair);
+        }
+        self.dirty = true;
+    }
+
+    /// Switches the ordering policy; everything queued is re-ordered (O(n)).
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.cfg.policy = policy;
+        let mut pairs = std::mem::take(&mut self.pairs);
+        for pr in pairs.iter_mut() {
+            let mut h = std::mem::take(&mut pr.heap);
+            let cfg = self.cfg;
+            let keys: Vec<u64> = h.iter().map(|e| task_key(&cfg, &self.tasks[e.1 as usize])).collect();
+            let mut it = keys.into_iter();
+            h.rekey(|_| it.next().unwrap_or(0), &mut self.heap_pos);
+            pr.heap = h;
+        }
+        self.pairs = pairs;
+        let ready: Vec<u32> = self.ready.iter().map(|e| e.1).collect();
+        for p in ready {
+            self.refresh_ready(p);
+        }
+        self.dirty = true;
+    }
+
+    /// The current policy.
+    pub fn policy(&self) -> Policy {
+        self.cfg.policy
+    }
+
+    /// Reports that `done` bytes (cumulative, this attempt) of a running task are copied.
+    /// At the end of a chunk the task gives its slots back and queues again; at the last
+    /// byte it completes. More than was granted, or going backwards, is an error.
+    pub fn report_progress(&mut self, id: TaskId, done: u64, now: Time) -> Result<(), MigrationError> {
+        let slot = self.slot_of(id)?;
+        let t = &self.tasks[slot as usize];
+        if t.state != TaskState::Running {
+            return Err(MigrationError::NotRunning(id.0));
+        }
+        if done < t.done || done > t.granted {
+            return Err(MigrationError::InvalidProgress { id: id.0, done, limit: t.granted });
+        }
+        let now = self.advance(now);
+        let t = &self.tasks[slot as usize];
+        let delta = done - t.done;
+        let (pair, bytes, chunk_end) = (t.pair, t.bytes, t.chunk_end);
+        let (s, d) = (self.pairs[pair as usize].src, self.pairs[pair as usize].dst);
+        self.tasks[slot as usize].done = done;
+        self.bytes_done += delta as u128;
+        self.bytes_left -= delta as u128;
+        self.nodes[s as usize].rem_out -= delta as u128;
+        self.nodes[d as usize].rem_in -= delta as u128;
+        if done == bytes {
+            self.complete_slot(slot, now);
+        } else if done >= chunk_end {
+            // End of a chunk: give the slots back and compete again with the same key.
+            self.stop_running(slot);
+            self.tasks[slot as usize].state = TaskState::Queued;
+            self.counts[TaskState::Queued as usize] += 1;
+            self.enqueue(slot);
+        }
+        Ok(())
+    }
+
+    fn complete_slot(&mut self, slot: u32, now: Time) {
+        let id = self.id_of(slot);
+        let t = &mut self.tasks[slot as usize];
+        let rest = t.bytes - t.done;
+        t.done = t.bytes;
+        if t.granted < t.done {
+            t.granted = t.done;
+        }
+        self.bytes_done += rest as u128;
+        self.bytes_left -= rest as u128;
+        let (s, d) = {
+            let p = &self.pairs[t.pair as usize];
+            (p.src, p.dst)
+        };
+        self.nodes[s as usize].rem_out -= rest as u128;
+        self.nodes[d as usize].rem_in -= rest as u128;
+        self.finish(slot, now);
+        self.totals[0] += 1;
+        self.emit(Event::Completed { id });
+    }
+
+    /// Reports that a running task finished (all of its bytes are copied).
+    pub fn report_complete(&mut self, id: TaskId, now: Time) -> Result<(), MigrationError> {
+        let slot = self.slot_of(id)?;
+        if self.tasks[slot as usize].state != TaskState::Running {
+            return Err(MigrationError::NotRunning(id.0));
+        }
+        let now = self.advance(now);
+        self.complete_slot(slot, now);
+        Ok(())
+    }
+
+    /// Reports that a running or between-chunks task failed with the host's `reason`: it
+    /// retries after an exponential backoff (progress restarts from zero) until
+    /// `max_retries`, then fails for good.
+    pub fn report_failure(&mut self, id: TaskId, reason: u32, now: Time) -> Result<(), MigrationError> {
+        let slot = self.slot_of(id)?;
+        let t = &self.tasks[slot as usize];
+        if t.state == TaskState::Backoff || (t.state == TaskState::Queued && t.flags & FLAG_STARTED == 0) {
+            return Err(MigrationError::NotRunning(id.0));
+        }
+        let now = self.advance(now);
+        let t = &self.tasks[slot as usize];
+        let attempt = t.attempts.saturating_add(1);
+        if attempt > self.cfg.max_retries {
+            self.finish(slot, now);
+            self.totals[1] += 1;
+            self.emit(Event::Failed { id, reason, attempts: attempt });
+            return Ok(());
+        }
+        match t.state {
+            TaskState::Running => self.stop_running(slot),
+            _ => {
+                let (pair, pos) = (t.pair, self.heap_pos[slot as usize]);
+                self.pairs[pair as usize].heap.remove_at(pos, &mut self.heap_pos);
+                if self.pairs[pair as usize].parked_on == NO_POS {
+                    self.refresh_ready(pair);
+                }
+                self.counts[TaskState::Queued as usize] -= 1;
+            }
+        }
+        let t = &mut self.tasks[slot as usize];
+        let redo = t.done;
+        t.done = 0;
+        t.granted = 0;
+        t.attempts = attempt;
+        t.state = TaskState::Backoff;
+        t.flags &= !FLAG_STARTED;
+        let (s, d) = {
+            let p = &self.pairs[t.pair as usize];
+            (p.src, p.dst)
+        };
+        let generation = t.generation;
+        self.bytes_done -= redo as u128;
+        self.bytes_left += redo as u128;
+        self.nodes[s as usize].rem_out += redo as u128;
+        self.nodes[d as usize].rem_in += redo as u128;
+        self.counts[TaskState::Backoff as usize] += 1;
+        let shift = (attempt - 1).min(62) as u32;
+        let wait = self.cfg.backoff_base_ns.saturating_mul(1u64 << shift).min(self.cfg.backoff_max_ns);
+        let at = now.0.saturating_add(wait);
+        self.timers.push(std::cmp::Reverse((at, slot, generation)));
+        self.emit(Event::Retrying { id, reason, attempt, at: Time(at) });
+        Ok(())
+    }
+
+    /// The passage of time: re-queues tasks whose backoff ended, starts what can start, and
+    /// grants bytes to running tasks within the throttle (busiest nodes first). Drain
+    /// [`Scheduler::poll_event`] and [`Scheduler::poll_grant`] afterwards. A `now` older
+    /// than the last seen is the last seen; a repeated tick grants only what refilled.
+    pub fn tick(&mut self, now: Time) {
+        let now = self.advance(now);
+        while let Some(&std::cmp::Reverse((at, slot, generation))) = self.timers.peek() {
+            if at > now.0 {
+                break;
+            }
+            self.timers.pop();
+            let Some(t) = self.tasks.get_mut(slot as usize) else {
+                continue;
+            };
+            if t.generation != generation || t.flags & FLAG_DEAD != 0 || t.state != TaskState::Backoff {
+                continue;
+            }
+            t.state = TaskState::Queued;
+            self.counts[TaskState::Backoff as usize] -= 1;
+            self.counts[TaskState::Queued as usize] += 1;
+            self.enqueue(slot);
+        }
+        if !self.token_wait.is_empty() {
+            let w = std::mem::take(&mut self.token_wait);
+            for &p in &w {
+                self.refresh_ready(p);
+            }
+            self.dirty = true;
+        }
+        if self.dirty || self.starving.is_some() {
+            self.admit(now);
+        }
+        if !self.running.is_empty() {
+            self.grant(now);
+        }
+    }
+
+    fn grant(&mut self, now: Time) {
+        // Busiest pairs first, so that the bottleneck nodes never wait for tokens.
+        for i in 0..self.running.len() {
+            let t = &self.tasks[self.running[i].slot as usize];
+            let p = &self.pairs[t.pair as usize];
+            let c = self.crit(p.src, p.dst);
+            self.running[i].crit = c;
+        }
+        let mut order = std::mem::take(&mut self.scratch);
+        order.clear();
+        order.extend(0..self.running.len() as u32);
+        let running = &self.running;
+        order.sort_unstable_by_key(|&i| (std::cmp::Reverse(running[i as usize].crit), running[i as usize].slot));
+        let w = now.0 / NANOS_PER_SEC;
+        if self.g_win != w {
+            self.g_prev = if self.g_win + 1 == w { self.g_cur } else { 0 };
+            self.g_win = w;
+            self.g_cur = 0;
+        }
+        for &i in &order {
+            let e = self.running[i as usize];
+            let t = &self.tasks[e.slot as usize];
+            let want = t.chunk_end.saturating_sub(t.granted);
+            if want == 0 {
+                continue;
+            }
+            let p = &self.pairs[t.pair as usize];
+            let (s, d) = (p.src, p.dst);
+            let g = self.throttle.acquire_up_to(NodeRef(s), NodeRef(d), want, now).unwrap_or(0);
+            if g == 0 {
+                continue;
+            }
+            self.tasks[e.slot as usize].granted += g;
+            if e.pending == 0 {
+                self.grants.push_back((e.slot, self.tasks[e.slot as usize].generation));
+            }
+            self.running[i as usize].pending += g;
+            self.g_cur += g;
+            let ns = &mut self.nodes[s as usize];
+            ns.roll(w);
+            ns.win_out += g;
+            let nd = &mut self.nodes[d as usize];
+            nd.roll(w);
+            nd.win_in += g;
+        }
+        self.scratch = order;
+    }
+
+    /// The next grant to act on: bytes a running task may copy now. `None` once drained.
+    /// Changed by [`Scheduler::tick`] (new grants) and by calls that stop a task (its
+    /// undrained grant is dropped and its tokens refunded).
+    pub fn poll_grant(&mut self) -> Option<Grant> {
+        while let Some((slot, generation)) = self.grants.pop_front() {
+            let Some(t) = self.tasks.get(slot as usize) else {
+                continue;
+            };
+            if t.generation != generation || t.flags & FLAG_DEAD != 0 || t.state != TaskState::Running {
+                continue;
+            }
+            let idx = t.pos as usize;
+            let Some(e) = self.running.get_mut(idx) else {
+                continue;
+            };
+            if e.pending == 0 {
+                continue;
+            }
+            let bytes = std::mem::take(&mut e.pending);
+            return Some(Grant { id: self.id_of(slot), bytes });
+        }
+        None
+    }
+
+    /// The next event. `None` once drained. Changed by push (superseded), cancel, the
+    /// report calls and tick.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When the next tick matters: a backoff ending, or (while tasks run or wait for
+    /// tokens) one tick interval after the last `now`; `None` when nothing is pending.
+    pub fn next_deadline(&self) -> Option<Time> {
+        let mut t = self.timers.peek().map(|r| r.0 .0);
+        if !self.running.is_empty() || self.dirty || !self.token_wait.is_empty() || self.starving.is_some() {
+            let n = self.now.saturating_add(self.cfg.tick_interval_ns);
+            t = Some(t.map_or(n, |x| x.min(n)));
+        }
+        t.map(Time)
+    }
+
+    /// Counts, bytes, the cluster rate over the last whole second and an ETA.
+    pub fn status(&self) -> Status {
+        let w = self.now / NANOS_PER_SEC;
+        let rate = if self.g_win == w {
+            self.g_prev
+        } else if self.g_win + 1 == w {
+            self.g_cur
+        } else {
+            0
+        };
+        let eta = if self.bytes_left == 0 {
+            Time(self.now)
+        } else if rate == 0 {
+            Time::MAX
+        } else {
+            let ns = self.bytes_left.saturating_mul(NANOS_PER_SEC as u128) / rate as u128;
+            Time(self.now.saturating_add(u64::try_from(ns).unwrap_or(u64::MAX)))
+        };
+        Status {
+            queued: self.counts[0],
+            running: self.counts[1],
+            backoff: self.counts[2],
+            completed: self.totals[0],
+            failed: self.totals[1],
+            cancelled: self.totals[2],
+            superseded: self.totals[3],
+            bytes_done: u64::try_from(self.bytes_done).unwrap_or(u64::MAX),
+            bytes_left: u64::try_from(self.bytes_left).unwrap_or(u64::MAX),
+            rate_bps: rate,
+            eta,
+            events_dropped: self.events_dropped,
+        }
+    }
+
+    /// Bytes granted out of and into node `id` over the last whole second.
+    pub fn node_rate(&self, id: u32) -> Result<(u64, u64), MigrationError> {
+        let r = self.throttle.node(id).ok_or(MigrationError::Throttle(ThrottleError::UnknownNode(id)))?;
+        let n = &self.nodes[r.0 as usize];
+        let w = self.now / NANOS_PER_SEC;
+        Ok(if n.win == w {
+            (n.prev_out, n.prev_in)
+        } else if n.win + 1 == w {
+            (n.win_out, n.win_in)
+        } else {
+            (0, 0)
+        })
+    }
+
+    /// Running (outbound, inbound) moves on node `id`.
+    pub fn node_running(&self, id: u32) -> Result<(u32, u32), MigrationError> {
+        let r = self.throttle.node(id).ok_or(MigrationError::Throttle(ThrottleError::UnknownNode(id)))?;
+        let n = &self.nodes[r.0 as usize];
+        Ok((n.out_running, n.in_running))
+    }
+
+    /// Host ids of every node, in the order they were first seen.
+    pub fn node_ids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// Ids of the running tasks (in running-list order).
+    pub fn running_ids(&self) -> Vec<TaskId> {
+        self.running.iter().map(|e| self.id_of(e.slot)).collect()
+    }
+
+    /// Bytes allocated per live task by the queue structures (task records, heaps, index),
+    /// for the memory figure.
+    pub fn allocated_bytes(&self) -> usize {
+        self.tasks.capacity() * std::mem::size_of::<Task>()
+            + self.index.allocated_bytes()
+            + self.heap_pos.capacity() * 4
+            + self.pairs.iter().map(|p| p.heap.capacity() * 16 + std::mem::size_of::<Pair>()).sum::<usize>()
+            + self.ready.capacity() * 32
+    }
+
+    /// Checks the internal invariants (caps, counts, slots, bytes); for tests and fuzzing.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut out = vec![0u32; self.nodes.len()];
+        let mut inn = vec![0u32; self.nodes.len()];
+        for e in &self.running {
+            let t = &self.tasks[e.slot as usize];
+            if t.state != TaskState::Running {
+                return Err("non-running task in running list".into());
+            }
+            let p = &self.pairs[t.pair as usize];
+            out[p.src as usize] += 1;
+            inn[p.dst as usize] += 1;
+            if t.done > t.granted || t.granted > t.chunk_end || t.chunk_end > t.bytes {
+                return Err(format!("task bytes out of order: {} {} {} {}", t.done, t.granted, t.chunk_end, t.bytes));
+            }
+        }
+        if self.running.len() as u32 > self.cfg.max_running {
+            return Err("global cap exceeded".into());
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.out_running != out[i] || n.in_running != inn[i] {
+                return Err(format!("node {} slot count mismatch", n.id));
+            }
+            if n.out_running > self.cfg.max_out_per_node || n.in_running > self.cfg.max_in_per_node {
+                return Err(format!("node {} cap exceeded", n.id));
+            }
+        }
+        let mut counts = [0u64; 3];
+        let mut left = 0u128;
+        for t in &self.tasks {
+            if t.flags & FLAG_DEAD == 0 {
+                counts[t.state as usize] += 1;
+                left += (t.bytes - t.done) as u128;
+            }
+        }
+        let live = self.tasks.iter().filter(|t| t.flags & FLAG_DEAD == 0).count() as u32;
+        if counts != self.counts || live != self.live {
+            return Err(format!("state counts {:?} vs {:?}", counts, self.counts));
+        }
+        if left != self.bytes_left {
+            return Err(format!("bytes left {} vs {}", left, self.bytes_left));
+        }
+        let queued: usize = self.pairs.iter().map(|p| p.heap.len()).sum();
+        if queued as u64 != self.counts[0] {
+            return Err("queued count vs heaps".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

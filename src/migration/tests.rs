@@ -1,0 +1,139 @@
+//! Unit tests of the scheduler.
+
+use super::*;
+
+fn cfg() -> SchedulerConfig {
+    SchedulerConfig {
+        node_out: Limit::new(1000, 100),
+        node_in: Limit::new(1000, 100),
+        max_out_per_node: 1,
+        max_in_per_node: 1,
+        chunk_bytes: 1000,
+        ..SchedulerConfig::default()
+    }
+}
+
+fn drain(s: &mut Scheduler) -> Vec<Event> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+#[test]
+fn starts_reports_completes() {
+    let mut s = Scheduler::new(cfg(), Time::ZERO).unwrap();
+    let id = s.push(MoveRequest::new(1, 0, (1, 10), (2, 20), 150), Time::ZERO).unwrap();
+    s.tick(Time::ZERO);
+    assert_eq!(drain(&mut s), vec![Event::Started { id }]);
+    let g = s.poll_grant().unwrap();
+    assert_eq!(g, Grant { id, bytes: 100 });
+    s.report_progress(id, 100, Time::ZERO).unwrap();
+    assert!(matches!(s.report_progress(id, 101, Time::ZERO), Err(MigrationError::InvalidProgress { .. })));
+    s.tick(Time::from_millis(100));
+    assert_eq!(s.poll_grant(), Some(Grant { id, bytes: 50 }));
+    s.report_progress(id, 150, Time::from_millis(100)).unwrap();
+    assert_eq!(drain(&mut s), vec![Event::Completed { id }]);
+    assert_eq!(s.cancel(id, Time::ZERO), Err(MigrationError::UnknownTask(id.0)));
+    s.check_invariants().unwrap();
+    assert_eq!(s.status().completed, 1);
+}
+
+#[test]
+fn no_head_of_line_blocking() {
+    let mut s = Scheduler::new(cfg(), Time::ZERO).unwrap();
+    // 1→2 runs; a second 1→3 is blocked on node 1; 4→5 behind it must start.
+    let a = s.push(MoveRequest::new(1, 0, (1, 0), (2, 0), 5000), Time::ZERO).unwrap();
+    let b = s.push(MoveRequest::new(2, 0, (1, 0), (3, 0), 5000), Time::ZERO).unwrap();
+    let c = s.push(MoveRequest::new(3, 0, (4, 0), (5, 0), 5000), Time::ZERO).unwrap();
+    s.tick(Time::ZERO);
+    let started: Vec<_> = drain(&mut s);
+    // One of the two moves out of node 1 runs (either is right: equal keys), and the
+    // unrelated 4→5 behind them starts too.
+    assert_eq!(started.len(), 2);
+    assert!(started.contains(&Event::Started { id: c }));
+    let (first, second) = if started.contains(&Event::Started { id: a }) { (a, b) } else { (b, a) };
+    s.cancel(first, Time::ZERO).unwrap();
+    s.tick(Time::ZERO);
+    assert_eq!(drain(&mut s), vec![Event::Cancelled { id: first }, Event::Started { id: second }]);
+    s.check_invariants().unwrap();
+}
+
+#[test]
+fn supersede_and_retry() {
+    let mut c = cfg();
+    c.max_retries = 1;
+    let mut s = Scheduler::new(c, Time::ZERO).unwrap();
+    let a = s.push(MoveRequest::new(7, 1, (1, 0), (2, 0), 500), Time::ZERO).unwrap();
+    let b = s.push(MoveRequest::new(7, 1, (1, 0), (3, 0), 500), Time::ZERO).unwrap();
+    assert_eq!(drain(&mut s), vec![Event::Superseded { id: a, by: b }]);
+    s.tick(Time::ZERO);
+    assert_eq!(drain(&mut s), vec![Event::Started { id: b }]);
+    s.report_failure(b, 42, Time::ZERO).unwrap();
+    assert_eq!(drain(&mut s), vec![Event::Retrying { id: b, reason: 42, attempt: 1, at: Time::from_secs(1) }]);
+    assert_eq!(s.state(b), Ok(TaskState::Backoff));
+    s.tick(Time::from_millis(999));
+    assert!(drain(&mut s).is_empty());
+    s.tick(Time::from_secs(1));
+    assert_eq!(drain(&mut s), vec![Event::Started { id: b }]);
+    s.report_failure(b, 43, Time::from_secs(1)).unwrap();
+    assert_eq!(drain(&mut s), vec![Event::Failed { id: b, reason: 43, attempts: 2 }]);
+    s.check_invariants().unwrap();
+    assert_eq!(s.status().bytes_left, 0);
+}
+
+#[test]
+fn rebuild_before_rebalance_and_priority_order() {
+    let mut s = Scheduler::new(cfg(), Time::ZERO).unwrap();
+    let mut r = MoveRequest::new(1, 0, (1, 0), (2, 0), 10);
+    r.priority = 10;
+    let hi = s.push(r, Time::ZERO).unwrap();
+    r.pg = 2;
+    r.kind = TaskKind::Rebuild;
+    r.priority = 1;
+    let rb = s.push(r, Time::ZERO).unwrap();
+    s.tick(Time::ZERO);
+    assert_eq!(drain(&mut s), vec![Event::Started { id: rb }]);
+    let _ = hi;
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    let mut s = Scheduler::new(cfg(), Time::ZERO).unwrap();
+    let mut r = MoveRequest::new(1, 0, (1, 0), (2, 0), 0);
+    assert!(s.push(r, Time::ZERO).is_err());
+    r.bytes = 1;
+    r.priority = 11;
+    assert!(s.push(r, Time::ZERO).is_err());
+    assert!(s.set_priority(TaskId(99), 3, Time::ZERO).is_err());
+    assert_eq!(s.status(), Status { eta: Time::ZERO, ..Status::default() });
+    let mut c = cfg();
+    c.max_tasks = 1;
+    let mut s = Scheduler::new(c, Time::ZERO).unwrap();
+    r.priority = 5;
+    s.push(r, Time::ZERO).unwrap();
+    r.pg = 2;
+    assert!(matches!(s.push(r, Time::ZERO), Err(MigrationError::CapacityExceeded { .. })));
+    assert!(Scheduler::new(SchedulerConfig { max_out_per_node: 0, ..cfg() }, Time::ZERO).is_err());
+}
+
+#[test]
+fn task_record_is_small() {
+    assert!(std::mem::size_of::<Task>() <= 80, "{}", std::mem::size_of::<Task>());
+}
+
+#[test]
+fn huge_tasks_do_not_overflow_the_counters() {
+    let mut s = Scheduler::new(cfg(), Time::ZERO).unwrap();
+    let a = s.push(MoveRequest::new(1, 0, (1, 0), (2, 0), u64::MAX), Time::ZERO).unwrap();
+    let b = s.push(MoveRequest::new(2, 0, (1, 0), (2, 0), u64::MAX), Time::ZERO).unwrap();
+    assert_eq!(s.status().bytes_left, u64::MAX);
+    s.tick(Time::MAX);
+    s.tick(Time::MAX);
+    s.check_invariants().unwrap();
+    s.cancel(a, Time::MAX).unwrap();
+    s.cancel(b, Time::MAX).unwrap();
+    assert_eq!(s.status().bytes_left, 0);
+    let mut t = crate::throttle::Bucket::new(Limit::new(1, 1), Time::ZERO).unwrap();
+    for _ in 0..10 {
+        let _ = t.reserve(u64::MAX, Time::ZERO);
+    }
+    assert_eq!(t.reserve(1, Time::ZERO), Time::MAX);
+}
