@@ -25,6 +25,8 @@
 //!
 //! ## Parts
 //!
+//! * [`partition`]: which side of a network split may serve: mutual reachability,
+//!   components, quorum, viable leaders, partial partitions, recovery.
 //! * [`ffi`]: the C ABI over all of the above (header `include/trimtab.h`).
 //!
 #![deny(unsafe_code)]
@@ -33,6 +35,7 @@
 pub mod error;
 pub mod ffi;
 pub mod hash;
+pub mod partition;
 pub mod time;
 
 pub use error::Error;

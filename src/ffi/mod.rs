@@ -21,6 +21,8 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_uint, CStr};
 
+pub mod partition;
+
 
 /// Status code returned by every function of the C ABI.
 ///
@@ -51,6 +53,10 @@ pub enum trimtab_status {
     SnapshotInvalid = 101,
     /// A placement rule or pool could not be used with this map.
     PlacementInvalid = 200,
+    /// A partition detector node was registered twice.
+    PartitionDuplicateNode = 600,
+    /// A connectivity report listed a peer that is not registered.
+    PartitionUnknownPeer = 601,
 }
 
 impl trimtab_status {
@@ -67,6 +73,8 @@ impl trimtab_status {
             100 => c"topology change rejected",
             101 => c"snapshot rejected",
             200 => c"placement rule rejected",
+            600 => c"partition: node already registered",
+            601 => c"partition: report lists an unregistered peer",
             _ => c"unknown status code",
         }
     }
@@ -74,7 +82,9 @@ impl trimtab_status {
 
 impl From<&crate::Error> for trimtab_status {
     fn from(e: &crate::Error) -> Self {
-        match *e {}
+        match e {
+            crate::Error::Partition(p) => partition::status_of(p),
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod partition;
+
 #[derive(Parser)]
 #[command(name = "trimtab", version, about = "The decision core of a distributed storage cluster, as a tool")]
 struct Cli {
@@ -14,11 +16,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Components, modes, leaders and partial partitions from connectivity reports.
+    Partition(partition::PartitionArgs),
+}
 
 fn main() {
     let cli = Cli::parse();
-    let result: Result<(), String> = match cli.command {};
+    let result: Result<(), String> = match cli.command {
+        Command::Partition(args) => partition::run(args),
+    };
     if let Err(e) = result {
         eprintln!("trimtab: {e}");
         std::process::exit(2);
