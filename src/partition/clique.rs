@@ -70,7 +70,7 @@ pub(crate) fn max_clique(c: &Component<'_>, exact_limit: usize, budget: u64) -> 
 
     // 1. Greedy lower bound.
     let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&a, &b| c.degree[b].cmp(&c.degree[a]).then(a.cmp(&b)));
+    order.sort_unstable_by_key(|&i| (std::cmp::Reverse(c.degree[i]), i));
     let mut chosen = vec![0u64; span];
     let mut best: Vec<usize> = Vec::new();
     for &i in &order {
