@@ -48,7 +48,7 @@ proptest! {
         }
         let bit = |a: u64, b: u64| {
             let (a, b) = (a.min(b), a.max(b));
-            (edges >> ((a - 1) * 9 + (b - 1)) % 64) & 1 == 1
+            (edges >> (((a - 1) * 9 + (b - 1)) % 64)) & 1 == 1
         };
         for a in 1..=n {
             let peers: Vec<u64> = (1..=n).filter(|&b| b != a && bit(a, b)).collect();
