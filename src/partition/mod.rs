@@ -695,13 +695,23 @@ impl PartitionDetector {
                 }
             }
         }
-        self.reach[i * w..(i + 1) * w].copy_from_slice(new);
+        // The mutual graph (all the picture depends on, with freshness and votes) changes
+        // only where a changed bit meets a peer that reaches `i`: a one-way change leaves
+        // the picture alone and costs no recomputation.
         let col = &self.reach_t[i * w..(i + 1) * w];
+        let mutual_changed = old
+            .iter()
+            .zip(new)
+            .zip(col)
+            .any(|((&o, &n), &c)| (o ^ n) & c != 0);
+        self.reach[i * w..(i + 1) * w].copy_from_slice(new);
         for ((m, &r), &c) in self.mutual[i * w..(i + 1) * w].iter_mut().zip(new).zip(col) {
             *m = r & c;
         }
-        self.dirty = true;
-        self.last_change = now;
+        if mutual_changed {
+            self.dirty = true;
+            self.last_change = now;
+        }
     }
 
     fn advance(&mut self, now: Time) -> Time {

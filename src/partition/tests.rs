@@ -172,3 +172,25 @@ fn weighted_votes_with_many_classes_use_the_slow_path_consistently() {
     assert_eq!(c.mode, Mode::Serving);
     assert_eq!(c.max_clique.len(), 2);
 }
+
+#[test]
+fn a_one_way_change_does_not_recompute() {
+    let mut d = PartitionDetector::new(cfg0()).unwrap();
+    for id in 1..=3 {
+        d.add_node(id, NodeSpec::default()).unwrap();
+    }
+    let t = Time::from_secs(1);
+    d.report(1, &[3], t).unwrap();
+    d.report(2, &[3], t).unwrap();
+    d.report(3, &[1, 2], t).unwrap();
+    d.tick(t);
+    assert_eq!(d.next_deadline(), Some(Time::from_secs(6)));
+    // 1 starts to hear 2, but 2 does not report 1: no mutual link, nothing to recompute.
+    d.report(1, &[2, 3], t).unwrap();
+    assert_eq!(d.next_deadline(), Some(Time::from_secs(6)));
+    // 2 reports 1 back: a mutual link appears, the picture is due now.
+    d.report(2, &[1, 3], t).unwrap();
+    assert_eq!(d.next_deadline(), Some(t));
+    d.tick(t);
+    assert!(d.picture().components[0].fully_connected);
+}
