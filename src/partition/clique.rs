@@ -69,27 +69,62 @@ pub(crate) fn max_clique(c: &Component<'_>, exact_limit: usize, budget: u64) -> 
     let comp = &c.comp[c.lo..c.hi];
 
     // 1. Greedy lower bound.
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_unstable_by_key(|&i| (std::cmp::Reverse(c.degree[i]), i));
+    // (degree desc, index asc); members linked to everyone come first without sorting,
+    // which in a near-complete component is nearly all of them.
+    let mut order: Vec<usize> = (0..k).filter(|&i| c.degree[i] + 1 == k).collect();
+    let mut rest: Vec<usize> = (0..k).filter(|&i| c.degree[i] + 1 != k).collect();
+    rest.sort_unstable_by_key(|&i| (std::cmp::Reverse(c.degree[i]), i));
+    order.extend(rest);
     let mut chosen = vec![0u64; span];
-    let mut best: Vec<usize> = Vec::new();
     for &i in &order {
         let v = c.members[i];
         let row = c.row(v);
         if chosen.iter().zip(row).all(|(&x, &r)| x & !r == 0) {
             bits::set(&mut chosen, v - c.lo * 64);
-            best.push(v);
         }
     }
 
-    // 2. Colouring upper bound.
+    // The greedy clique, ascending.
+    let best: Vec<usize> = bits::ones(&chosen, c.lo).collect();
+
+    // 2a. Matching upper bound: members that miss each other pairwise cannot share a
+    // clique, so a clique has at most k - |M| members for any matching M of missing links.
+    // A greedy matching costs O(span) per member that misses someone, which in the common
+    // partial partitions (one lost link, a bridge between two halves) is already tight.
+    let mut unmatched = comp.to_vec();
+    let mut matching = 0usize;
+    for (i, &v) in c.members.iter().enumerate() {
+        let local = v - c.lo * 64;
+        if c.degree[i] + 1 == k || !bits::get(&unmatched, local) {
+            continue;
+        }
+        bits::clear(&mut unmatched, local);
+        let row = c.row(v);
+        let partner = unmatched.iter().zip(row).position(|(&u, &r)| u & !r != 0);
+        if let Some(wi) = partner {
+            let p = wi * 64 + (unmatched[wi] & !row[wi]).trailing_zeros() as usize;
+            bits::clear(&mut unmatched, p);
+            matching += 1;
+        }
+    }
+    let mut upper = k - matching;
+    if best.len() >= upper {
+        return CliqueResult {
+            members: best,
+            exact: true,
+            upper,
+        };
+    }
+
+    // 2b. Colouring upper bound.
     let mut uncoloured = comp.to_vec();
+    let mut q = vec![0u64; span];
     let mut classes = 0usize;
     let mut start = 0usize;
     while let Some(off) = bits::first(&uncoloured[start..]) {
         start += off / 64;
         classes += 1;
-        let mut q = uncoloured.clone();
+        q.copy_from_slice(&uncoloured);
         let mut qs = start;
         while let Some(off) = bits::first(&q[qs..]) {
             qs += off / 64;
@@ -102,20 +137,19 @@ pub(crate) fn max_clique(c: &Component<'_>, exact_limit: usize, budget: u64) -> 
             }
         }
     }
-
-    best.sort_unstable();
-    if best.len() >= classes {
+    upper = upper.min(classes);
+    if best.len() >= upper {
         return CliqueResult {
             members: best,
             exact: true,
-            upper: classes,
+            upper,
         };
     }
     if k > exact_limit {
         return CliqueResult {
             members: best,
             exact: false,
-            upper: classes,
+            upper,
         };
     }
 
@@ -151,7 +185,7 @@ pub(crate) fn max_clique(c: &Component<'_>, exact_limit: usize, budget: u64) -> 
     let mut members: Vec<usize> = s.best.iter().map(|&i| c.members[i]).collect();
     members.sort_unstable();
     let exact = !s.aborted;
-    let upper = if exact { members.len() } else { classes };
+    let upper = if exact { members.len() } else { upper };
     CliqueResult {
         members,
         exact,

@@ -1095,28 +1095,9 @@ impl PartitionDetector {
         let has_tb = self.tiebreak.is_some_and(|t| bits::get(comp, t));
         let has_quorum = self.quorum(votes, has_tb);
         let row = |s: usize| &self.mutual[s * w + lo..s * w + hi];
-        // Members a node does not reach (itself excluded). Counted with a branch per word:
-        // in the dense graphs this runs on almost every word is zero, and a portable
-        // popcount (no POPCNT in the baseline x86-64 target) is the expensive part.
-        let missing = |s: usize| -> usize {
-            let own = s / 64 - lo;
-            row(s)
-                .iter()
-                .zip(&comp[lo..hi])
-                .enumerate()
-                .map(|(wi, (&r, &c))| {
-                    let mut x = c & !r;
-                    if wi == own {
-                        x &= !(1u64 << (s % 64));
-                    }
-                    if x == 0 {
-                        0
-                    } else {
-                        x.count_ones() as usize
-                    }
-                })
-                .sum()
-        };
+        // Whether every member reaches every other. No popcount: in the dense graphs this
+        // runs on, almost every word of `comp & !row` is zero, and a portable popcount (no
+        // POPCNT in the baseline x86-64 target) would be the expensive part.
         let fully_connected = members.iter().all(|&s| {
             let own = s / 64 - lo;
             row(s)
@@ -1190,26 +1171,38 @@ impl PartitionDetector {
             return view;
         }
 
+        // One pass per member: the members it does not reach give its degree, and the
+        // first `max_reported_pairs` of them (in (a, b) order) are listed with the lowest
+        // common neighbour as relay.
         degree.clear();
-        degree.extend(members.iter().map(|&s| k - 1 - missing(s)));
-        let links: u64 = degree.iter().map(|&d| d as u64).sum::<u64>() / 2;
-        let k64 = k as u64;
-        view.broken_pairs = k64 * (k64 - 1) / 2 - links;
-
-        // List broken pairs in (a, b) order, with the lowest common neighbour as relay.
         let span = hi - lo;
-        let mut missing = vec![0u64; span];
-        'outer: for &a in members {
+        let mut miss = vec![0u64; span];
+        let mut non_links = 0u64;
+        for &a in members {
             let ra = row(a);
-            for (m, (&c, &r)) in missing.iter_mut().zip(comp[lo..hi].iter().zip(ra)) {
-                *m = c & !r;
+            let mut count = 0usize;
+            for (wi, (m, (&c, &r))) in miss.iter_mut().zip(comp[lo..hi].iter().zip(ra)).enumerate()
+            {
+                let mut x = c & !r;
+                if lo + wi == a / 64 {
+                    x &= !(1u64 << (a % 64));
+                }
+                *m = x;
+                if x != 0 {
+                    count += x.count_ones() as usize;
+                }
             }
-            for b in bits::ones(&missing, lo) {
+            degree.push(k - 1 - count);
+            non_links += count as u64;
+            if count == 0 || view.partial_pairs.len() >= self.cfg.max_reported_pairs {
+                continue;
+            }
+            for b in bits::ones(&miss[a / 64 - lo..], a / 64) {
                 if b <= a {
                     continue;
                 }
                 if view.partial_pairs.len() >= self.cfg.max_reported_pairs {
-                    break 'outer;
+                    break;
                 }
                 let rb = row(b);
                 let relay = ra
@@ -1227,6 +1220,7 @@ impl PartitionDetector {
                 });
             }
         }
+        view.broken_pairs = non_links / 2;
 
         let c = clique::Component {
             mutual: &self.mutual,

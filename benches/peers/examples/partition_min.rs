@@ -31,6 +31,22 @@ fn min_of(reps: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    if std::env::var_os("ONLY_UPDATE").is_some() {
+        let n = 1_000u64;
+        let mut d = detector(n as usize, |_, _| true);
+        let all: Vec<u64> = (1..n).collect();
+        let fewer: Vec<u64> = (2..n).collect();
+        for i in 0..200_000u64 {
+            d.report(
+                0,
+                if i % 2 == 0 { &fewer } else { &all },
+                Time(2_000_000_000 + i),
+            )
+            .unwrap();
+            d.tick(Time(2_000_000_000 + i));
+        }
+        return;
+    }
     for n in [1_000usize, 10_000] {
         let reps = if n > 1_000 { 15 } else { 300 };
         for (name, f) in [
