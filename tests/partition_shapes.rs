@@ -637,3 +637,108 @@ fn a_full_event_queue_counts_what_it_drops() {
     // The published picture is complete regardless.
     assert!(d.picture().nodes.iter().all(|x| x.mode == Mode::Serving));
 }
+
+#[test]
+fn partial_partition_events_on_appearance_and_healing() {
+    let n = 5;
+    let mut d = detector(n, cfg(0));
+    let bridge = |a: u64, b: u64| a == 3 || b == 3 || (a < 3) == (b < 3);
+    report_all(&mut d, n, Time::from_secs(1), &|_, _| true);
+    d.tick(Time::from_secs(1));
+    while d.poll_event().is_some() {}
+    report_all(&mut d, n, Time::from_secs(2), &bridge);
+    d.tick(Time::from_secs(2));
+    let events: Vec<_> = std::iter::from_fn(|| d.poll_event()).collect();
+    assert!(
+        events.contains(&PartitionEvent::PartialPartition {
+            component: 1,
+            broken_pairs: 4,
+            max_clique: 3,
+            leader_viable: true,
+            at: Time::from_secs(2)
+        }),
+        "{events:?}"
+    );
+    // The host can prefer the bridge as leader: then every node follows it and serves.
+    d.set_priority(3, 1).unwrap();
+    d.tick(Time::from_secs(3));
+    assert_eq!(d.leader_of(1).unwrap(), Some(3));
+    assert!(d.picture().nodes.iter().all(|x| x.mode == Mode::Serving));
+    while d.poll_event().is_some() {}
+    report_all(&mut d, n, Time::from_secs(4), &|_, _| true);
+    d.tick(Time::from_secs(4));
+    let events: Vec<_> = std::iter::from_fn(|| d.poll_event()).collect();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        PartitionEvent::PartialPartition {
+            component: 1,
+            broken_pairs: 0,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn weighted_exact_half_is_broken_by_the_tie_breaker() {
+    // Votes 2,1,1 | 2,1,1: an exact half of 8 on each side.
+    let mut d = PartitionDetector::new(PartitionConfig {
+        tie_breaker: TieBreaker::Node(5),
+        ..cfg(0)
+    })
+    .unwrap();
+    for id in 1..=6u64 {
+        d.add_node(
+            id,
+            NodeSpec::with_votes(if id == 1 || id == 4 { 2 } else { 1 }),
+        )
+        .unwrap();
+    }
+    report_all(&mut d, 6, Time::from_secs(1), &|a, b| (a <= 3) == (b <= 3));
+    d.tick(Time::from_secs(1));
+    assert_eq!(d.picture().serving().unwrap().members, vec![4, 5, 6]);
+    assert_eq!(d.mode(1).unwrap(), Mode::ReadOnly);
+}
+
+/// A large component with missing links, past the exact limit: the answer is a real clique
+/// with an honest upper bound, and the same whatever the report order.
+#[test]
+fn large_partial_component_uses_bounded_heuristics_deterministically() {
+    let n = 300u64;
+    let reach = |a: u64, b: u64| trimtab::hash::hash2(7, a.min(b), a.max(b)) % 50 != 0;
+    let run = |reverse: bool| {
+        let mut d = detector(
+            n,
+            PartitionConfig {
+                exact_clique_limit: 0,
+                max_reported_pairs: 10,
+                ..cfg(0)
+            },
+        );
+        let mut order: Vec<u64> = (1..=n).collect();
+        if reverse {
+            order.reverse();
+        }
+        for &a in &order {
+            let peers: Vec<NodeId> = (1..=n).filter(|&b| b != a && reach(a, b)).collect();
+            d.report(a, &peers, Time::from_secs(1)).unwrap();
+        }
+        d.tick(Time::from_secs(1));
+        d.picture().clone()
+    };
+    let p = run(false);
+    assert_eq!(p, run(true));
+    let c = &p.components[0];
+    assert_eq!(c.members.len() as u64, n);
+    assert_eq!(c.partial_pairs.len(), 10);
+    assert!(c.broken_pairs > 10);
+    for (i, &a) in c.max_clique.iter().enumerate() {
+        for &b in &c.max_clique[i + 1..] {
+            assert!(reach(a, b));
+        }
+    }
+    assert!(c.max_clique_upper_bound >= c.max_clique.len() as u64);
+    assert_eq!(
+        c.max_clique_exact,
+        c.max_clique_upper_bound == c.max_clique.len() as u64
+    );
+}
