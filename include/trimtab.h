@@ -365,7 +365,7 @@ void trimtab_partition_free(trimtab_partition *detector);
  * # Safety
  * `detector` must be NULL or a live handle.
  */
-trimtab_status trimtab_partition_add_node(const trimtab_partition *detector,
+trimtab_status trimtab_partition_add_node(trimtab_partition *detector,
                                           uint64_t id,
                                           uint32_t votes,
                                           uint32_t priority);
@@ -376,7 +376,7 @@ trimtab_status trimtab_partition_add_node(const trimtab_partition *detector,
  * # Safety
  * `detector` must be NULL or a live handle.
  */
-trimtab_status trimtab_partition_remove_node(const trimtab_partition *detector, uint64_t id);
+trimtab_status trimtab_partition_remove_node(trimtab_partition *detector, uint64_t id);
 
 /**
  * Changes node `id`'s votes (NOT_FOUND if unknown).
@@ -384,7 +384,7 @@ trimtab_status trimtab_partition_remove_node(const trimtab_partition *detector, 
  * # Safety
  * `detector` must be NULL or a live handle.
  */
-trimtab_status trimtab_partition_set_votes(const trimtab_partition *detector,
+trimtab_status trimtab_partition_set_votes(trimtab_partition *detector,
                                            uint64_t id,
                                            uint32_t votes);
 
@@ -394,7 +394,7 @@ trimtab_status trimtab_partition_set_votes(const trimtab_partition *detector,
  * # Safety
  * `detector` must be NULL or a live handle.
  */
-trimtab_status trimtab_partition_set_priority(const trimtab_partition *detector,
+trimtab_status trimtab_partition_set_priority(trimtab_partition *detector,
                                               uint64_t id,
                                               uint32_t priority);
 
@@ -406,7 +406,7 @@ trimtab_status trimtab_partition_set_priority(const trimtab_partition *detector,
  * # Safety
  * `detector` must be NULL or a live handle; `reaches` valid for `len` reads.
  */
-trimtab_status trimtab_partition_report(const trimtab_partition *detector,
+trimtab_status trimtab_partition_report(trimtab_partition *detector,
                                         uint64_t node,
                                         const uint64_t *reaches,
                                         size_t len,
@@ -419,7 +419,7 @@ trimtab_status trimtab_partition_report(const trimtab_partition *detector,
  * # Safety
  * `detector` must be NULL or a live handle.
  */
-trimtab_status trimtab_partition_tick(const trimtab_partition *detector, uint64_t now_ns);
+trimtab_status trimtab_partition_tick(trimtab_partition *detector, uint64_t now_ns);
 
 /**
  * Writes when the next tick matters to `*deadline_ns_out` (UINT64_MAX when nothing is due).
@@ -438,7 +438,7 @@ trimtab_status trimtab_partition_next_deadline(const trimtab_partition *detector
  * # Safety
  * `detector` must be NULL or a live handle; the out-pointers NULL or valid for one write.
  */
-trimtab_status trimtab_partition_poll_event(const trimtab_partition *detector,
+trimtab_status trimtab_partition_poll_event(trimtab_partition *detector,
                                             trimtab_partition_event *event_out,
                                             bool *has_event_out);
 
@@ -508,7 +508,7 @@ trimtab_status trimtab_partition_picture_json(const trimtab_partition *detector,
  * # Safety
  * `detector` must be NULL or a live handle; `json` valid for `len` reads.
  */
-trimtab_status trimtab_partition_report_json(const trimtab_partition *detector,
+trimtab_status trimtab_partition_report_json(trimtab_partition *detector,
                                              const char *json,
                                              size_t len,
                                              uint64_t now_ns);

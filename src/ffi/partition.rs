@@ -1,7 +1,8 @@
 //! The C ABI of the partition detector (`crate::partition`).
 //!
 //! One opaque handle, `trimtab_partition`, made by `trimtab_partition_new` and released by
-//! `trimtab_partition_free`. The handle carries a lock: any function may be called from
+//! `trimtab_partition_free`. Calls that change the detector take a mutable handle; queries
+//! take a `const` one. The handle carries a lock: any function may be called from
 //! several threads on one handle; calls are serialised. Queries answer from the published
 //! picture, which changes only in `trimtab_partition_tick`; events are queued only by
 //! `trimtab_partition_tick` and drained with `trimtab_partition_poll_event`.
@@ -413,7 +414,7 @@ pub unsafe extern "C" fn trimtab_partition_free(detector: *mut trimtab_partition
 /// `detector` must be NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_partition_add_node(
-    detector: *const trimtab_partition,
+    detector: *mut trimtab_partition,
     id: u64,
     votes: u32,
     priority: u32,
@@ -437,7 +438,7 @@ pub unsafe extern "C" fn trimtab_partition_add_node(
 /// `detector` must be NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_partition_remove_node(
-    detector: *const trimtab_partition,
+    detector: *mut trimtab_partition,
     id: u64,
 ) -> trimtab_status {
     boundary(|| {
@@ -458,7 +459,7 @@ pub unsafe extern "C" fn trimtab_partition_remove_node(
 /// `detector` must be NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_partition_set_votes(
-    detector: *const trimtab_partition,
+    detector: *mut trimtab_partition,
     id: u64,
     votes: u32,
 ) -> trimtab_status {
@@ -480,7 +481,7 @@ pub unsafe extern "C" fn trimtab_partition_set_votes(
 /// `detector` must be NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_partition_set_priority(
-    detector: *const trimtab_partition,
+    detector: *mut trimtab_partition,
     id: u64,
     priority: u32,
 ) -> trimtab_status {
@@ -504,7 +505,7 @@ pub unsafe extern "C" fn trimtab_partition_set_priority(
 /// `detector` must be NULL or a live handle; `reaches` valid for `len` reads.
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_partition_report(
-    detector: *const trimtab_partition,
+    detector: *mut trimtab_partition,
     node: u64,
     reaches: *const u64,
     len: usize,
@@ -534,7 +535,7 @@ pub unsafe extern "C" fn trimtab_partition_report(
 /// `detector` must be NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_partition_tick(
-    detector: *const trimtab_partition,
+    detector: *mut trimtab_partition,
     now_ns: u64,
 ) -> trimtab_status {
     boundary(|| {
@@ -579,7 +580,7 @@ pub unsafe extern "C" fn trimtab_partition_next_deadline(
 /// `detector` must be NULL or a live handle; the out-pointers NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_partition_poll_event(
-    detector: *const trimtab_partition,
+    detector: *mut trimtab_partition,
     event_out: *mut trimtab_partition_event,
     has_event_out: *mut bool,
 ) -> trimtab_status {
@@ -744,7 +745,7 @@ pub unsafe extern "C" fn trimtab_partition_picture_json(
 /// `detector` must be NULL or a live handle; `json` valid for `len` reads.
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_partition_report_json(
-    detector: *const trimtab_partition,
+    detector: *mut trimtab_partition,
     json: *const c_char,
     len: usize,
     now_ns: u64,
