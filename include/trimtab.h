@@ -62,6 +62,21 @@
 #define TRIMTAB_POLICY_IMPORTANCE 2
 
 /**
+ * Exact halves never have quorum (both go to safe mode).
+ */
+#define TRIMTAB_PARTITION_TIE_BREAKER_NONE 0
+
+/**
+ * The half holding the registered voter with the lowest id wins.
+ */
+#define TRIMTAB_PARTITION_TIE_BREAKER_LOWEST_ID 1
+
+/**
+ * The half holding `tiebreaker_node` wins.
+ */
+#define TRIMTAB_PARTITION_TIE_BREAKER_NODE 2
+
+/**
  * The rule's mode: replicated copies.
  */
 #define TRIMTAB_MODE_REPLICATED 0
@@ -167,6 +182,14 @@ typedef enum {
    * The call needs a running task (progress, completion, failure) and the task is not.
    */
   TRIMTAB_STATUS_MIGRATION_NOT_RUNNING = 401,
+  /**
+   * A partition detector node was registered twice.
+   */
+  TRIMTAB_STATUS_PARTITION_DUPLICATE_NODE = 600,
+  /**
+   * A connectivity report listed a peer that is not registered.
+   */
+  TRIMTAB_STATUS_PARTITION_UNKNOWN_PEER = 601,
 } trimtab_status;
 
 /**
@@ -198,6 +221,63 @@ typedef enum {
    */
   TRIMTAB_MIGRATION_EVENT_KIND_SUPERSEDED = 5,
 } trimtab_migration_event_kind;
+
+/**
+ * The kind of a `trimtab_partition_event`; says which fields are meaningful.
+ */
+typedef enum {
+  /**
+   * A new picture was published: `epoch`, `components`, `has_serving`/`serving`.
+   */
+  TRIMTAB_PARTITION_EVENT_KIND_PICTURE_CHANGED = 0,
+  /**
+   * `node` went from `from_mode` to `to_mode`.
+   */
+  TRIMTAB_PARTITION_EVENT_KIND_MODE_CHANGED = 1,
+  /**
+   * The leader of `component` changed: `has_from_leader`/`from_leader`,
+   * `has_to_leader`/`to_leader`, `viable`.
+   */
+  TRIMTAB_PARTITION_EVENT_KIND_LEADER_CHANGED = 2,
+  /**
+   * `component` has `broken_pairs` pairs that cannot talk (0: healed), largest fully
+   * connected group `max_clique`, `viable` leader or not.
+   */
+  TRIMTAB_PARTITION_EVENT_KIND_PARTIAL_PARTITION = 3,
+  /**
+   * `node` serves again after `out_for_ns` on the non-serving side (since
+   * `out_since_ns`); entry `recovered_index` of `recovered_count` of one recovery.
+   */
+  TRIMTAB_PARTITION_EVENT_KIND_RECOVERED = 4,
+} trimtab_partition_event_kind;
+
+/**
+ * What a node or component may do.
+ */
+typedef enum {
+  /**
+   * Read-write.
+   */
+  TRIMTAB_PARTITION_MODE_SERVING = 0,
+  /**
+   * Reads only: the non-serving side, or cut off from the serving leader.
+   */
+  TRIMTAB_PARTITION_MODE_READ_ONLY = 1,
+  /**
+   * The quorum side holds a majority only through partial links: no writes.
+   */
+  TRIMTAB_PARTITION_MODE_DEGRADED = 2,
+  /**
+   * No side has quorum: no writes anywhere.
+   */
+  TRIMTAB_PARTITION_MODE_SAFE_MODE = 3,
+} trimtab_partition_mode;
+
+/**
+ * A partition detector. Made by `trimtab_partition_new`, released by
+ * `trimtab_partition_free`. Safe to use from several threads (calls are serialised).
+ */
+typedef struct trimtab_partition trimtab_partition;
 
 /**
  * A pool's placement (opaque).
@@ -554,6 +634,144 @@ typedef struct {
    */
   double client_latency_ms;
 } trimtab_load_metrics;
+
+/**
+ * Configuration of a partition detector. Get the defaults with
+ * `trimtab_partition_config_default`, then change fields.
+ */
+typedef struct {
+  /**
+   * How long a report stays valid, in nanoseconds (default 5 s; > 0).
+   */
+  uint64_t report_timeout_ns;
+  /**
+   * How long a new picture must hold before it is published (default 2 s).
+   */
+  uint64_t stability_window_ns;
+  /**
+   * One of `TRIMTAB_PARTITION_TIE_BREAKER_*` (default LOWEST_ID).
+   */
+  uint32_t tie_breaker;
+  /**
+   * The tiebreaker node when `tie_breaker` is `TRIMTAB_PARTITION_TIE_BREAKER_NODE`.
+   */
+  uint64_t tiebreaker_node;
+  /**
+   * Non-zero: the quorum component serves only if its largest fully connected group
+   * also has quorum (default 0).
+   */
+  uint8_t require_majority_clique;
+  /**
+   * The most nodes (default 65,536; at most 131,072).
+   */
+  size_t max_nodes;
+  /**
+   * Capacity of the event queue (default 16,384; > 0).
+   */
+  size_t event_capacity;
+  /**
+   * Broken pairs listed per component (default 1,024).
+   */
+  size_t max_reported_pairs;
+  /**
+   * Largest component searched exactly for its maximum clique (default 256).
+   */
+  size_t exact_clique_limit;
+  /**
+   * Step budget of that search, per component (default 100,000).
+   */
+  uint64_t clique_step_budget;
+} trimtab_partition_config;
+
+/**
+ * One event. Fields not used by `kind` are zero.
+ */
+typedef struct {
+  /**
+   * Which fields are meaningful.
+   */
+  trimtab_partition_event_kind kind;
+  /**
+   * When the picture was published.
+   */
+  uint64_t at_ns;
+  /**
+   * PICTURE_CHANGED: publication counter.
+   */
+  uint64_t epoch;
+  /**
+   * PICTURE_CHANGED: number of components.
+   */
+  uint64_t components;
+  /**
+   * PICTURE_CHANGED: whether a component serves.
+   */
+  bool has_serving;
+  /**
+   * PICTURE_CHANGED: the serving component's id (its lowest member).
+   */
+  uint64_t serving;
+  /**
+   * MODE_CHANGED, RECOVERED: the node.
+   */
+  uint64_t node;
+  /**
+   * MODE_CHANGED: previous mode.
+   */
+  trimtab_partition_mode from_mode;
+  /**
+   * MODE_CHANGED: new mode.
+   */
+  trimtab_partition_mode to_mode;
+  /**
+   * LEADER_CHANGED, PARTIAL_PARTITION: the component's id (its lowest member).
+   */
+  uint64_t component;
+  /**
+   * LEADER_CHANGED: whether there was a leader.
+   */
+  bool has_from_leader;
+  /**
+   * LEADER_CHANGED: the previous leader.
+   */
+  uint64_t from_leader;
+  /**
+   * LEADER_CHANGED: whether there is a leader now.
+   */
+  bool has_to_leader;
+  /**
+   * LEADER_CHANGED: the new leader.
+   */
+  uint64_t to_leader;
+  /**
+   * LEADER_CHANGED, PARTIAL_PARTITION: whether the leader is viable.
+   */
+  bool viable;
+  /**
+   * PARTIAL_PARTITION: pairs that do not mutually reach each other.
+   */
+  uint64_t broken_pairs;
+  /**
+   * PARTIAL_PARTITION: size of the largest fully connected group found.
+   */
+  uint64_t max_clique;
+  /**
+   * RECOVERED: when the node was first out.
+   */
+  uint64_t out_since_ns;
+  /**
+   * RECOVERED: how long it was out.
+   */
+  uint64_t out_for_ns;
+  /**
+   * RECOVERED: position of this node in its recovery (from 0).
+   */
+  uint64_t recovered_index;
+  /**
+   * RECOVERED: number of nodes in this recovery.
+   */
+  uint64_t recovered_count;
+} trimtab_partition_event;
 
 /**
  * A UTF-8 string with an explicit length (no NUL needed). `ptr` may be NULL when `len` is 0.
@@ -969,6 +1187,189 @@ trimtab_status trimtab_scheduler_report_load(const trimtab_scheduler *s,
                                              bool has_node,
                                              uint32_t node,
                                              const trimtab_load_metrics *metrics,
+                                             uint64_t now_ns);
+
+/**
+ * Writes the default configuration into `*config_out`.
+ *
+ * # Safety
+ * `config_out` must be NULL or valid for one write.
+ */
+trimtab_status trimtab_partition_config_default(trimtab_partition_config *config_out);
+
+/**
+ * Makes a detector from `*config`; on success writes the handle to `*detector_out`, which
+ * the caller releases with `trimtab_partition_free`. A bad field gives INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `config` must be NULL or point to a readable config; `detector_out` NULL or valid for
+ * one write.
+ */
+trimtab_status trimtab_partition_new(const trimtab_partition_config *config,
+                                     trimtab_partition **detector_out);
+
+/**
+ * Releases a detector. NULL is a no-op. The handle must not be used afterwards, nor be
+ * in use by another thread.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle from `trimtab_partition_new`, freed once.
+ */
+void trimtab_partition_free(trimtab_partition *detector);
+
+/**
+ * Registers node `id` with `votes` (0: non-voter) and leader `priority` (higher first).
+ * PARTITION_DUPLICATE_NODE if it exists, CAPACITY_EXCEEDED past `max_nodes`.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle.
+ */
+trimtab_status trimtab_partition_add_node(trimtab_partition *detector,
+                                          uint64_t id,
+                                          uint32_t votes,
+                                          uint32_t priority);
+
+/**
+ * Unregisters node `id` (NOT_FOUND if unknown).
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle.
+ */
+trimtab_status trimtab_partition_remove_node(trimtab_partition *detector, uint64_t id);
+
+/**
+ * Changes node `id`'s votes (NOT_FOUND if unknown).
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle.
+ */
+trimtab_status trimtab_partition_set_votes(trimtab_partition *detector,
+                                           uint64_t id,
+                                           uint32_t votes);
+
+/**
+ * Changes node `id`'s leader priority (NOT_FOUND if unknown).
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle.
+ */
+trimtab_status trimtab_partition_set_priority(trimtab_partition *detector,
+                                              uint64_t id,
+                                              uint32_t priority);
+
+/**
+ * Replaces `node`'s connectivity report: the `len` peers at `reaches` (NULL allowed when
+ * `len` is 0), made at `now_ns`. NOT_FOUND for an unknown node, PARTITION_UNKNOWN_PEER for
+ * an unknown peer (the report is then ignored whole). The array is only read.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle; `reaches` valid for `len` reads.
+ */
+trimtab_status trimtab_partition_report(trimtab_partition *detector,
+                                        uint64_t node,
+                                        const uint64_t *reaches,
+                                        size_t len,
+                                        uint64_t now_ns);
+
+/**
+ * Advances time to `now_ns`: expires reports, publishes a picture that has held for the
+ * stability window, queues events.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle.
+ */
+trimtab_status trimtab_partition_tick(trimtab_partition *detector, uint64_t now_ns);
+
+/**
+ * Writes when the next tick matters to `*deadline_ns_out` (UINT64_MAX when nothing is due).
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle; `deadline_ns_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_partition_next_deadline(const trimtab_partition *detector,
+                                               uint64_t *deadline_ns_out);
+
+/**
+ * Takes the oldest queued event: writes it to `*event_out` and true to `*has_event_out`,
+ * or only false to `*has_event_out` when the queue is empty. Drain until empty after each
+ * tick.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle; the out-pointers NULL or valid for one write.
+ */
+trimtab_status trimtab_partition_poll_event(trimtab_partition *detector,
+                                            trimtab_partition_event *event_out,
+                                            bool *has_event_out);
+
+/**
+ * Writes how many events were dropped because the queue was full.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle; `dropped_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_partition_events_dropped(const trimtab_partition *detector,
+                                                uint64_t *dropped_out);
+
+/**
+ * Writes node `node`'s published mode (a registered node not yet published: SAFE_MODE).
+ * NOT_FOUND if unknown.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle; `mode_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_partition_node_mode(const trimtab_partition *detector,
+                                           uint64_t node,
+                                           trimtab_partition_mode *mode_out);
+
+/**
+ * Writes whether node `node`'s component has a leader to `*has_leader_out`, and the leader
+ * to `*leader_out` (0 when none). NOT_FOUND if the node is unknown.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle; the out-pointers NULL or valid for one write.
+ */
+trimtab_status trimtab_partition_leader(const trimtab_partition *detector,
+                                        uint64_t node,
+                                        bool *has_leader_out,
+                                        uint64_t *leader_out);
+
+/**
+ * Writes the number of components in the published picture.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle; `count_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_partition_component_count(const trimtab_partition *detector,
+                                                 size_t *count_out);
+
+/**
+ * Copies the published picture as JSON (NUL-terminated; fields `components` with each
+ * component's members, mode, leader, partial pairs and max clique, `nodes` with each
+ * node's mode) into `buf`. `len_out` (may be NULL) receives the length without the NUL;
+ * a NULL or short `buf` gives BUFFER_TOO_SHORT with that length, so ask for it first.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle; `buf` NULL or valid for `cap` bytes;
+ * `len_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_partition_picture_json(const trimtab_partition *detector,
+                                              char *buf,
+                                              size_t cap,
+                                              size_t *len_out);
+
+/**
+ * Applies a batch of reports given as UTF-8 JSON (`len` bytes, no NUL needed): a list of
+ * `{"node": id, "reaches": [ids], "votes": n, "priority": p}` (`votes` and `priority`
+ * optional; when given they update the node), all made at `now_ns`. All or nothing:
+ * INVALID_ARGUMENT for malformed JSON (the last error names the entry and field),
+ * NOT_FOUND / PARTITION_UNKNOWN_PEER for unregistered nodes, and nothing is applied.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle; `json` valid for `len` reads.
+ */
+trimtab_status trimtab_partition_report_json(trimtab_partition *detector,
+                                             const char *json,
+                                             size_t len,
                                              uint64_t now_ns);
 
 /**

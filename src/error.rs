@@ -20,4 +20,7 @@ pub enum Error {
     /// A migration scheduler call failed.
     #[error(transparent)]
     Migration(#[from] crate::migration::MigrationError),
+    /// A partition detector call was refused.
+    #[error(transparent)]
+    Partition(#[from] crate::partition::PartitionError),
 }

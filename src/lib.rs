@@ -33,6 +33,8 @@
 //!   global, all-or-nothing, reservations, runtime rates, a load-following ceiling).
 //! * [`migration`]: which move runs next (indexed heap, policies, aging, per-node caps,
 //!   admission through the throttle, chunked grants, retry, cancel) and its simulation.
+//! * [`partition`]: which side of a network split may serve: mutual reachability,
+//!   components, quorum, viable leaders, partial partitions, recovery.
 //! * [`ffi`]: the C ABI over all of the above (header `include/trimtab.h`).
 //!
 //! ## Example
@@ -62,6 +64,7 @@ pub mod error;
 pub mod ffi;
 pub mod hash;
 pub mod migration;
+pub mod partition;
 pub mod placement;
 pub mod shared;
 pub mod throttle;

@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_uint, CStr};
 
 pub mod migration;
+pub mod partition;
 pub mod placement;
 pub mod throttle;
 pub mod topology;
@@ -64,6 +65,10 @@ pub enum trimtab_status {
     MigrationInvalidProgress = 400,
     /// The call needs a running task (progress, completion, failure) and the task is not.
     MigrationNotRunning = 401,
+    /// A partition detector node was registered twice.
+    PartitionDuplicateNode = 600,
+    /// A connectivity report listed a peer that is not registered.
+    PartitionUnknownPeer = 601,
 }
 
 impl trimtab_status {
@@ -84,6 +89,8 @@ impl trimtab_status {
             301 => c"throttle node already exists",
             400 => c"invalid migration progress",
             401 => c"migration task is not running",
+            600 => c"partition: node already registered",
+            601 => c"partition: report lists an unregistered peer",
             _ => c"unknown status code",
         }
     }
@@ -104,6 +111,7 @@ impl From<&crate::Error> for trimtab_status {
             crate::Error::Placement(_) => trimtab_status::PlacementInvalid,
             crate::Error::Throttle(t) => t.into(),
             crate::Error::Migration(m) => m.into(),
+            crate::Error::Partition(p) => partition::status_of(p),
         }
     }
 }

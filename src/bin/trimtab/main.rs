@@ -11,6 +11,7 @@ mod simulate;
 use clap::{Parser, Subcommand};
 
 mod migrate_sim;
+mod partition;
 
 #[derive(Parser)]
 #[command(name = "trimtab", version, about = "The decision core of a distributed storage cluster, as a tool")]
@@ -29,6 +30,8 @@ enum Command {
     Plan(place::PlanArgs),
     /// Simulate a synthetic movement plan through the migration scheduler and throttle.
     MigrateSim(migrate_sim::MigrateSimArgs),
+    /// Components, modes, leaders and partial partitions from connectivity reports.
+    Partition(partition::PartitionArgs),
 }
 
 fn main() {
@@ -45,6 +48,7 @@ fn main() {
         Command::Place(a) => place::run_place(a),
         Command::Plan(a) => place::run_plan(a),
         Command::MigrateSim(a) => migrate_sim::run(a),
+        Command::Partition(args) => partition::run(args),
     };
     if let Err(e) = result {
         eprintln!("trimtab: {e}");
