@@ -135,5 +135,50 @@ fn simulate_prints_every_step() {
     assert_eq!(steps, ["initial placement", "balancer", "rack added", "host removed", "device failed"]);
     for s in v.as_array().unwrap().iter().skip(2) {
         assert!(s["over_optimal"].as_f64().unwrap() <= 1.10, "{s}");
+        let m = &s["migration"];
+        assert!(m["tasks"].as_u64().unwrap() > 0, "{s}");
+        assert!(m["ratio"].as_f64().unwrap() <= 1.02, "{s}");
     }
+}
+
+#[test]
+fn migrate_reports_makespan_against_the_lower_bound() {
+    let (code, out, err) = trimtab(&[
+        "migrate",
+        "--from",
+        "examples/maps/cluster.json",
+        "--to",
+        "examples/maps/cluster-plus-host.json",
+        "--pgs",
+        "2048",
+        "--balance",
+        "--pg-bytes",
+        "2GiB",
+        "--node-bandwidth",
+        "200MiB/s",
+        "--max-moves-per-node",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    for k in ["makespan_s", "lower_bound_s", "ratio", "peak_rate_over_limit", "tasks"] {
+        assert!(v.get(k).is_some(), "missing {k}: {v}");
+    }
+    assert!(v["tasks"].as_u64().unwrap() > 0);
+    assert_eq!(v["tasks"], v["moved_shards"]);
+    let ratio = v["ratio"].as_f64().unwrap();
+    assert!((0.99..=1.02).contains(&ratio), "{v}");
+    assert!(v["peak_rate_over_limit"].as_f64().unwrap() <= v["peak_allowed"].as_f64().unwrap() + 1e-9, "{v}");
+    let (code, _, err) = trimtab(&[
+        "migrate",
+        "--from",
+        "examples/maps/cluster.json",
+        "--to",
+        "examples/maps/cluster.json",
+        "--node-bandwidth",
+        "fast",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--node-bandwidth"), "{err}");
 }

@@ -44,7 +44,10 @@
 
 mod heap;
 mod index;
+mod plan;
 pub mod sim;
+
+pub use plan::{requests_from_plan, PlanRequests, PlanTasks};
 
 pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
 

@@ -97,8 +97,36 @@ impl Windows {
     }
 }
 
+/// Where a running simulation stands, reported once per simulated second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimProgress {
+    /// Simulated seconds since the start.
+    pub now_s: f64,
+    /// Bytes copied so far.
+    pub bytes_done: u64,
+    /// Bytes in the plan.
+    pub bytes_total: u64,
+    /// Bytes per second over the last simulated second.
+    pub rate: f64,
+    /// Seconds left at that rate (infinite when nothing moved in the last second).
+    pub eta_s: f64,
+    /// Tasks finished.
+    pub tasks_done: u64,
+    /// Tasks in the plan.
+    pub tasks_total: u64,
+}
+
 /// Runs `plan` and reports. Errors when the configuration or a move is invalid.
 pub fn simulate(plan: &[MoveRequest], cfg: &SimConfig) -> Result<SimReport, MigrationError> {
+    simulate_with_progress(plan, cfg, &mut |_| {})
+}
+
+/// As [`simulate`], calling `progress` once per simulated second (for a progress bar).
+pub fn simulate_with_progress(
+    plan: &[MoveRequest],
+    cfg: &SimConfig,
+    progress: &mut dyn FnMut(&SimProgress),
+) -> Result<SimReport, MigrationError> {
     if cfg.tick_ns == 0 || cfg.node_bandwidth == 0 || cfg.node_bandwidth > MAX_RATE {
         return Err(MigrationError::InvalidArgument("tick and node bandwidth must be positive and in range"));
     }
@@ -162,6 +190,7 @@ pub fn simulate(plan: &[MoveRequest], cfg: &SimConfig) -> Result<SimReport, Migr
     let task_nodes: BTreeMap<TaskId, (u32, u32)> =
         ids.iter().zip(plan).map(|(&id, r)| (id, (r.from_node, r.to_node))).collect();
     let mut now = 0u64;
+    let (mut copied, mut copied_at_last_second, mut next_second) = (0u64, 0u64, NANOS_PER_SEC);
     while finished < live_target {
         if now > cfg.max_time_ns {
             break;
@@ -187,6 +216,7 @@ pub fn simulate(plan: &[MoveRequest], cfg: &SimConfig) -> Result<SimReport, Migr
         let w = now / NANOS_PER_SEC;
         while let Some(g) = s.poll_grant() {
             inflight.push((g.id, g.bytes));
+            copied = copied.saturating_add(g.bytes);
             if let Some(&(a, b)) = task_nodes.get(&g.id) {
                 win.add(w, (0, a), g.bytes, &rates);
                 win.add(w, (1, b), g.bytes, &rates);
@@ -194,6 +224,21 @@ pub fn simulate(plan: &[MoveRequest], cfg: &SimConfig) -> Result<SimReport, Migr
             }
         }
         now += cfg.tick_ns;
+        if now >= next_second {
+            let rate = (copied - copied_at_last_second) as f64;
+            let left = total.saturating_sub(copied) as f64;
+            progress(&SimProgress {
+                now_s: now as f64 / NANOS_PER_SEC as f64,
+                bytes_done: copied,
+                bytes_total: total,
+                rate,
+                eta_s: if rate > 0.0 { left / rate } else { f64::INFINITY },
+                tasks_done: finished,
+                tasks_total: live_target,
+            });
+            copied_at_last_second = copied;
+            next_second = next_second.saturating_add(NANOS_PER_SEC);
+        }
     }
     win.close(&rates);
     let makespan = last_done as f64 / NANOS_PER_SEC as f64;

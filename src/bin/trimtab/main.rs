@@ -5,8 +5,10 @@
 //! panics on bad input.
 
 mod mapfile;
+mod migrate;
 mod place;
 mod simulate;
+mod units;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +30,8 @@ enum Command {
     Place(place::PlaceArgs),
     /// The movement plan between two map files.
     Plan(place::PlanArgs),
+    /// The movement plan between two map files, run through the scheduler and throttle.
+    Migrate(migrate::MigrateArgs),
     /// Simulate a synthetic movement plan through the migration scheduler and throttle.
     MigrateSim(migrate_sim::MigrateSimArgs),
     /// Components, modes, leaders and partial partitions from connectivity reports.
@@ -47,6 +51,7 @@ fn main() {
         Command::Simulate(a) => simulate::run(a),
         Command::Place(a) => place::run_place(a),
         Command::Plan(a) => place::run_plan(a),
+        Command::Migrate(a) => migrate::run(a),
         Command::MigrateSim(a) => migrate_sim::run(a),
         Command::Partition(args) => partition::run(args),
     };

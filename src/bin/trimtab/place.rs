@@ -143,25 +143,32 @@ pub fn run_place(a: PlaceArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub fn run_plan(a: PlanArgs) -> Result<(), String> {
-    let ta = mapfile::load(&a.from)?;
-    let tb = mapfile::load(&a.to)?;
-    let rule = a.pool.rule(&ta)?;
-    let pa = Placement::compute(&ta, &rule, a.pool.pgs).map_err(|e| format!("{}: {e}", a.from))?;
-    let plan = if a.pool.balance {
+/// The plan between two map files, as `plan` computes it: returns the placement before,
+/// the plan, and the map after.
+pub fn compute_plan(from: &str, to: &str, pool: &PoolFlags) -> Result<(Placement, MovementPlan, Topology), String> {
+    let ta = mapfile::load(from)?;
+    let tb = mapfile::load(to)?;
+    let rule = pool.rule(&ta)?;
+    let pa = Placement::compute(&ta, &rule, pool.pgs).map_err(|e| format!("{from}: {e}"))?;
+    if pool.balance {
         // A running cluster: start balanced, carry the exceptions over, move only what
         // must move, then balance the new map. Count every shard that changed device.
-        let mut start = pa.clone();
+        let mut start = pa;
         balance_fully(&mut start, &ta)?;
         let mut cur = start.clone();
-        // The two files are separate maps; give the second the first's epoch history.
-        cur.update(&tb, UpdatePolicy::Pin).map_err(|e| format!("{}: {e}", a.to))?;
+        cur.update(&tb, UpdatePolicy::Pin).map_err(|e| format!("{to}: {e}"))?;
         balance_fully(&mut cur, &tb)?;
-        start.plan_to(&cur).map_err(|e| e.to_string())?
+        let plan = start.plan_to(&cur).map_err(|e| e.to_string())?;
+        Ok((start, plan, tb))
     } else {
-        let pb = Placement::compute(&tb, &rule, a.pool.pgs).map_err(|e| format!("{}: {e}", a.to))?;
-        pa.plan_to(&pb).map_err(|e| e.to_string())?
-    };
+        let pb = Placement::compute(&tb, &rule, pool.pgs).map_err(|e| format!("{to}: {e}"))?;
+        let plan = pa.plan_to(&pb).map_err(|e| e.to_string())?;
+        Ok((pa, plan, tb))
+    }
+}
+
+pub fn run_plan(a: PlanArgs) -> Result<(), String> {
+    let (_, plan, _) = compute_plan(&a.from, &a.to, &a.pool)?;
     if a.pool.json {
         let v = json!({
             "moved_shards": plan.moved_shards,

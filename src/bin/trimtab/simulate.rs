@@ -4,12 +4,18 @@
 //! across racks. Steps: initial placement, balancer, a rack added, a host removed, a device
 //! failed. After each step a row: devices, PGs, shards per device, max over mean, and the
 //! moved fraction beside the optimum (and beside what plain rehashing, CRUSH-style, moves).
+//! After each map change the movement plan runs through the migration scheduler under the
+//! throttle in simulated time (8 GiB PGs, 1 GiB/s per host each way, 4 moves per host),
+//! with a progress bar on a terminal and plain lines otherwise.
 
+use crate::migrate::node_ids;
 use crate::place::balance_fully;
-
 use serde::Serialize;
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
-use trimtab::placement::{Placement, PlacementReport, Rule, UpdatePolicy};
+use trimtab::migration::sim::{simulate_with_progress, SimConfig, SimProgress, SimReport};
+use trimtab::migration::{requests_from_plan, PlanTasks};
+use trimtab::placement::{MovementPlan, Placement, PlacementReport, Rule, UpdatePolicy};
 use trimtab::topology::{regular_cluster, DeviceSpec, Topology};
 
 #[derive(clap::Args)]
@@ -20,6 +26,116 @@ pub struct Args {
     /// Print one JSON array of steps instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Bytes per PG moved by the migration simulation.
+    #[arg(long, default_value = "8GiB")]
+    pub pg_bytes: String,
+    /// Each host's inbound and outbound bandwidth in the migration simulation.
+    #[arg(long, default_value = "1GiB/s")]
+    pub node_bandwidth: String,
+}
+
+/// The migration of one step.
+#[derive(Serialize, Clone, Copy)]
+struct Migration {
+    tasks: u64,
+    bytes: u64,
+    makespan_s: f64,
+    lower_bound_s: f64,
+    ratio: f64,
+    peak_rate_over_limit: f64,
+}
+
+struct Mig {
+    pg_bytes: u64,
+    cfg: SimConfig,
+    show: bool,
+    tty: bool,
+}
+
+fn human_bytes(b: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", units[i])
+}
+
+fn human_secs(s: f64) -> String {
+    if !s.is_finite() {
+        return "--".into();
+    }
+    let s = s.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+impl Mig {
+    /// Runs a step's plan through the scheduler; prints progress unless in JSON mode.
+    fn run(
+        &self,
+        step: &str,
+        before: &Placement,
+        plan: &MovementPlan,
+        old: &Topology,
+        new: &Topology,
+    ) -> Result<Option<Migration>, String> {
+        let mut before = before.clone();
+        before.set_pg_bytes(vec![self.pg_bytes; before.pg_count() as usize]).map_err(|e| e.to_string())?;
+        let nodes = node_ids(&[old, new]);
+        let reqs = requests_from_plan(plan, &before, new, &|d| nodes.get(&d).copied(), PlanTasks::default());
+        if reqs.requests.is_empty() {
+            return Ok(None);
+        }
+        let mut last_pct = -1i64;
+        let (show, tty) = (self.show, self.tty);
+        let mut progress = |p: &SimProgress| {
+            if !show || p.bytes_total == 0 {
+                return;
+            }
+            let frac = p.bytes_done as f64 / p.bytes_total as f64;
+            let pct = (frac * 100.0) as i64;
+            let stride = if tty { 1 } else { 25 };
+            if pct / stride == last_pct / stride {
+                return;
+            }
+            last_pct = pct;
+            let line = format!(
+                "{:>3}% {} / {} at {}/s, ETA {}",
+                pct,
+                human_bytes(p.bytes_done as f64),
+                human_bytes(p.bytes_total as f64),
+                human_bytes(p.rate),
+                human_secs(p.eta_s)
+            );
+            if tty {
+                let filled = (frac * 30.0) as usize;
+                let bar = format!("{}{}", "#".repeat(filled.min(30)), ".".repeat(30 - filled.min(30)));
+                eprint!("\r  migrating {step:<14} [{bar}] {line}   ");
+                let _ = std::io::stderr().flush();
+            } else {
+                eprintln!("  migrating {step}: {line}");
+            }
+        };
+        let r: SimReport =
+            simulate_with_progress(&reqs.requests, &self.cfg, &mut progress).map_err(|e| e.to_string())?;
+        if show && tty {
+            eprintln!();
+        }
+        Ok(Some(Migration {
+            tasks: r.tasks,
+            bytes: r.bytes,
+            makespan_s: r.makespan_s,
+            lower_bound_s: r.lower_bound_s,
+            ratio: r.ratio,
+            peak_rate_over_limit: r.peak_rate_over_limit,
+        }))
+    }
 }
 
 const TB4: u64 = 4_000_000_000_000;
@@ -39,6 +155,7 @@ struct Row {
     over_optimal: f64,
     rehash_over_optimal: Option<f64>,
     ms: f64,
+    migration: Option<Migration>,
 }
 
 fn row(step: &str, r: &PlacementReport, moved: f64, optimal: f64, rehash: Option<f64>, ms: f64) -> Row {
@@ -56,11 +173,21 @@ fn row(step: &str, r: &PlacementReport, moved: f64, optimal: f64, rehash: Option
         over_optimal: if optimal > 0.0 { moved / optimal } else { 0.0 },
         rehash_over_optimal: rehash,
         ms,
+        migration: None,
     }
 }
 
-/// Applies a map change as a running cluster would (pin, then balance) and returns the row.
-fn change(step: &str, p: &mut Placement, rule: &Rule, pgs: u32, old: &Topology, new: &Topology) -> Result<Row, String> {
+/// Applies a map change as a running cluster would (pin, then balance), migrates the moves,
+/// and returns the row.
+fn change(
+    step: &str,
+    p: &mut Placement,
+    rule: &Rule,
+    pgs: u32,
+    old: &Topology,
+    new: &Topology,
+    mig: &Mig,
+) -> Result<Row, String> {
     let start = Instant::now();
     let before = p.clone();
     p.update(new, UpdatePolicy::Pin).map_err(|e| e.to_string())?;
@@ -70,11 +197,22 @@ fn change(step: &str, p: &mut Placement, rule: &Rule, pgs: u32, old: &Topology, 
     let a = Placement::compute(old, rule, pgs).map_err(|e| e.to_string())?;
     let b = Placement::compute(new, rule, pgs).map_err(|e| e.to_string())?;
     let rehash = a.plan_to(&b).map_err(|e| e.to_string())?;
-    Ok(row(step, &p.report(), plan.moved_fraction, plan.optimal_fraction, Some(rehash.over_optimal()), ms))
+    let mut r = row(step, &p.report(), plan.moved_fraction, plan.optimal_fraction, Some(rehash.over_optimal()), ms);
+    r.migration = mig.run(step, &before, &plan, old, new)?;
+    Ok(r)
 }
 
 pub fn run(a: Args) -> Result<(), String> {
     let e = |x: trimtab::topology::TopologyError| x.to_string();
+    let mig = Mig {
+        pg_bytes: crate::units::parse_bytes("--pg-bytes", &a.pg_bytes)?,
+        cfg: SimConfig {
+            node_bandwidth: crate::units::parse_bytes("--node-bandwidth", &a.node_bandwidth)?,
+            ..SimConfig::default()
+        },
+        show: !a.json,
+        tty: std::io::stderr().is_terminal(),
+    };
     let t0 = regular_cluster(&["zone", "rack", "host"], &[3, 4, 8], 12, TB4).map_err(e)?;
     let rule = Rule::replicated(3, "rack");
     let mut rows = Vec::new();
@@ -100,19 +238,20 @@ pub fn run(a: Args) -> Result<(), String> {
         })
         .collect();
     t1.add_devices(specs).map_err(e)?;
-    rows.push(change("rack added", &mut p, &rule, a.pgs, &t0, &t1)?);
+    rows.push(change("rack added", &mut p, &rule, a.pgs, &t0, &t1, &mig)?);
 
     // A host leaves (its 12 devices are removed).
     let mut t2 = t1.clone();
     let host = t2.devices_in("host", "host1-2-3");
     t2.remove_devices(&host).map_err(e)?;
-    rows.push(change("host removed", &mut p, &rule, a.pgs, &t1, &t2)?);
+    rows.push(change("host removed", &mut p, &rule, a.pgs, &t1, &t2, &mig)?);
 
     // A device fails and is marked out.
     let mut t3 = t2.clone();
     let dev = t3.devices_in("host", "host2-1-5").first().copied().ok_or("no device to fail")?;
+    t3.mark_down(dev).map_err(e)?;
     t3.mark_out(dev).map_err(e)?;
-    rows.push(change("device failed", &mut p, &rule, a.pgs, &t2, &t3)?);
+    rows.push(change("device failed", &mut p, &rule, a.pgs, &t2, &t3, &mig)?);
 
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
@@ -143,5 +282,28 @@ pub fn run(a: Args) -> Result<(), String> {
         );
     }
     println!("\nx opt: shards moved (balancer included) over the optimum; rehash: what recomputing the map from scratch (CRUSH-style) would move.");
+    println!(
+        "\nmigration of each change ({} per PG, {}/s per host each way, 4 moves per host, 64 MiB chunks):",
+        human_bytes(mig.pg_bytes as f64),
+        human_bytes(mig.cfg.node_bandwidth as f64)
+    );
+    println!(
+        "{:<18} {:>7} {:>11} {:>10} {:>11} {:>9} {:>10}",
+        "step", "tasks", "data", "makespan", "lower bound", "ratio", "peak/limit"
+    );
+    for r in &rows {
+        if let Some(m) = &r.migration {
+            println!(
+                "{:<18} {:>7} {:>11} {:>10} {:>11} {:>9.4} {:>10.3}",
+                r.step,
+                m.tasks,
+                human_bytes(m.bytes as f64),
+                human_secs(m.makespan_s),
+                human_secs(m.lower_bound_s),
+                m.ratio,
+                m.peak_rate_over_limit
+            );
+        }
+    }
     Ok(())
 }
