@@ -109,6 +109,20 @@ impl<E> EventSink<E> {
     }
 }
 
+impl EventSource for crate::migration::Scheduler {
+    type Event = crate::migration::Event;
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        crate::migration::Scheduler::poll_event(self)
+    }
+}
+
+impl EventSource for crate::partition::PartitionDetector {
+    type Event = crate::partition::PartitionEvent;
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        crate::partition::PartitionDetector::poll_event(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +146,30 @@ mod tests {
         drop(rx);
         assert!(!sink.send(9));
         assert_eq!(sink.dropped(), 3);
+    }
+
+    #[test]
+    fn a_partition_detector_pushes_its_events_to_another_thread() {
+        use crate::partition::{NodeSpec, PartitionConfig, PartitionDetector};
+        use crate::Time;
+        let mut d = PartitionDetector::new(PartitionConfig::default()).unwrap();
+        for n in 1..=3 {
+            d.add_node(n, NodeSpec::default()).unwrap();
+        }
+        let part = Shared::new(d);
+        let (sink, rx) = EventSink::bounded(64);
+        let consumer = std::thread::spawn(move || rx.recv().is_ok());
+        part.with(|d| {
+            for t in 1..=60 {
+                for n in 1..=3u64 {
+                    let peers: Vec<u64> = (1..=3).filter(|&p| p != n).collect();
+                    d.report(n, &peers, Time::from_secs(t)).unwrap();
+                }
+                d.tick(Time::from_secs(t));
+            }
+        });
+        assert!(part.drain_to(&sink) > 0);
+        assert!(consumer.join().unwrap());
     }
 
     #[test]
