@@ -25,6 +25,8 @@
 //!
 //! ## Parts
 //!
+//! * [`health`]: who is alive: heartbeat failure detection (phi accrual with learned pause
+//!   allowances, a hard timeout, a suspect state) and disk health from error reports.
 //! * [`ffi`]: the C ABI over all of the above (header `include/trimtab.h`).
 //!
 #![deny(unsafe_code)]
@@ -33,6 +35,7 @@
 pub mod error;
 pub mod ffi;
 pub mod hash;
+pub mod health;
 pub mod time;
 
 pub use error::Error;

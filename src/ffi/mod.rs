@@ -21,6 +21,8 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_uint, CStr};
 
+pub mod health;
+
 
 /// Status code returned by every function of the C ABI.
 ///
@@ -51,6 +53,10 @@ pub enum trimtab_status {
     SnapshotInvalid = 101,
     /// A placement rule or pool could not be used with this map.
     PlacementInvalid = 200,
+    /// A failure-detector or disk-health configuration was rejected.
+    HealthConfigInvalid = 500,
+    /// A node or device is already tracked.
+    HealthDuplicate = 501,
 }
 
 impl trimtab_status {
@@ -67,6 +73,8 @@ impl trimtab_status {
             100 => c"topology change rejected",
             101 => c"snapshot rejected",
             200 => c"placement rule rejected",
+            500 => c"health configuration rejected",
+            501 => c"node or device already tracked",
             _ => c"unknown status code",
         }
     }
@@ -74,7 +82,9 @@ impl trimtab_status {
 
 impl From<&crate::Error> for trimtab_status {
     fn from(e: &crate::Error) -> Self {
-        match *e {}
+        match e {
+            crate::Error::Health(h) => health::status_of(h),
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod detect;
+
 #[derive(Parser)]
 #[command(name = "trimtab", version, about = "The decision core of a distributed storage cluster, as a tool")]
 struct Cli {
@@ -14,11 +16,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Replay a heartbeat trace through the failure detector (or generate one).
+    Detect(detect::DetectArgs),
+}
 
 fn main() {
     let cli = Cli::parse();
-    let result: Result<(), String> = match cli.command {};
+    let result: Result<(), String> = match cli.command {
+        Command::Detect(a) => detect::run(a),
+    };
     if let Err(e) = result {
         eprintln!("trimtab: {e}");
         std::process::exit(2);
