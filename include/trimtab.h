@@ -194,9 +194,13 @@ typedef struct {
    */
   uint64_t acceptable_pause_ns;
   /**
-   * Allowance until a node has been watched for one pause epoch.
+   * Allowance (at least) until a node has sent `warmup_heartbeats`.
    */
   uint64_t initial_pause_allowance_ns;
+  /**
+   * Heartbeats before the learned allowance may fall below the initial one.
+   */
+  uint32_t warmup_heartbeats;
   /**
    * 1: learn each node's pause allowance; 0: fixed (Akka's rule). Other values are rejected.
    */

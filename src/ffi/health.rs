@@ -59,8 +59,10 @@ pub struct trimtab_detector_config {
     pub suspect_threshold: f64,
     /// Pause always tolerated; floor of the learned allowance.
     pub acceptable_pause_ns: u64,
-    /// Allowance until a node has been watched for one pause epoch.
+    /// Allowance (at least) until a node has sent `warmup_heartbeats`.
     pub initial_pause_allowance_ns: u64,
+    /// Heartbeats before the learned allowance may fall below the initial one.
+    pub warmup_heartbeats: u32,
     /// 1: learn each node's pause allowance; 0: fixed (Akka's rule). Other values are rejected.
     pub learn_pauses: u8,
     /// Heartbeats per pause epoch.
@@ -96,6 +98,7 @@ impl From<&DetectorConfig> for trimtab_detector_config {
             suspect_threshold: c.suspect_threshold,
             acceptable_pause_ns: c.acceptable_pause_ns,
             initial_pause_allowance_ns: c.initial_pause_allowance_ns,
+            warmup_heartbeats: c.warmup_heartbeats,
             learn_pauses: u8::from(c.learn_pauses),
             pause_memory: c.pause_memory,
             pause_headroom_permille: c.pause_headroom_permille,
@@ -128,6 +131,7 @@ impl TryFrom<&trimtab_detector_config> for DetectorConfig {
             suspect_threshold: c.suspect_threshold,
             acceptable_pause_ns: c.acceptable_pause_ns,
             initial_pause_allowance_ns: c.initial_pause_allowance_ns,
+            warmup_heartbeats: c.warmup_heartbeats,
             learn_pauses: c.learn_pauses == 1,
             pause_memory: c.pause_memory,
             pause_headroom_permille: c.pause_headroom_permille,

@@ -16,8 +16,8 @@
 //!   what a plain phi accrual detector with a fixed acceptable pause would call
 //!   unreachable. Suspect is a warning, not a conviction: nothing should be rebuilt for it.
 //! * **dead** when `elapsed >= mean + allowance + y(threshold) * sigma`, where `allowance`
-//!   is the larger of `acceptable_pause` and the node's own largest recent pause (and, until
-//!   the node has been watched for one full pause epoch, at least
+//!   is the larger of `acceptable_pause` and the node's own largest recent pause (plus
+//!   `pause_margin`; and, until the node has sent `warmup_heartbeats`, at least
 //!   `initial_pause_allowance`); or, whatever the statistics say, when
 //!   `elapsed >= hard_timeout`.
 //!
@@ -99,8 +99,11 @@ pub struct DetectorConfig {
     /// The pause always tolerated, and the floor of the learned allowance. A node that
     /// heartbeats at least this often is never suspected nor declared dead.
     pub acceptable_pause_ns: u64,
-    /// The allowance used until a node has been watched for one pause epoch.
+    /// The allowance used (at least) until a node has sent `warmup_heartbeats`.
     pub initial_pause_allowance_ns: u64,
+    /// Heartbeats a node must have sent before its learned allowance may fall below
+    /// `initial_pause_allowance`.
+    pub warmup_heartbeats: u32,
     /// Whether the allowance is learned from each node's pauses (otherwise it is
     /// `acceptable_pause` and the detector is Akka's).
     pub learn_pauses: bool,
@@ -137,6 +140,7 @@ impl Default for DetectorConfig {
             suspect_threshold: 8.0,
             acceptable_pause_ns: NANOS_PER_SEC,
             initial_pause_allowance_ns: 4 * NANOS_PER_SEC,
+            warmup_heartbeats: 3600,
             learn_pauses: true,
             pause_memory: 16_384,
             pause_headroom_permille: 0,
@@ -350,6 +354,7 @@ struct Node {
     pause_cur_us: u64,
     pause_prev_us: u64,
     epoch_count: u32,
+    beats: u32,
     warm: bool,
     state: NodeState,
     suspect_off_ns: u64,
@@ -481,6 +486,7 @@ impl FailureDetector {
             pause_cur_us: 0,
             pause_prev_us: 0,
             epoch_count: 0,
+            beats: 0,
             warm: false,
             state: NodeState::Alive,
             suspect_off_ns: 0,
@@ -555,6 +561,7 @@ impl FailureDetector {
         let min_interval_ns = self.cfg.min_interval_ns;
         let learn = self.cfg.learn_pauses;
         let pause_memory = self.cfg.pause_memory;
+        let warmup = self.cfg.warmup_heartbeats;
         let mut n = match self
             .slots
             .get_mut(slot as usize)
@@ -606,6 +613,9 @@ impl FailureDetector {
                             n.pause_prev_us = n.pause_cur_us;
                             n.pause_cur_us = 0;
                             n.epoch_count = 0;
+                        }
+                        n.beats = n.beats.saturating_add(1);
+                        if n.beats >= warmup {
                             n.warm = true;
                         }
                     }
@@ -966,6 +976,7 @@ mod tests {
     fn crash_is_convicted_then_recovery_needs_a_run() {
         let mut d = FailureDetector::new(DetectorConfig {
             pause_memory: 100,
+            warmup_heartbeats: 100,
             ..Default::default()
         })
         .unwrap();
@@ -1002,6 +1013,7 @@ mod tests {
     fn learned_pause_extends_the_deadline() {
         let cfg = DetectorConfig {
             pause_memory: 50,
+            warmup_heartbeats: 50,
             ..Default::default()
         };
         let mut d = FailureDetector::new(cfg).unwrap();

@@ -148,15 +148,15 @@ fn quality() {
             let r = evaluate(&cfg, || trimtab::health::trace::trimtab_detector(thr));
             row(&r, &format!("phi {thr}"));
         }
-        for head in [250u32, 500, 1000] {
+        for margin_ms in [250u64, 500, 1000] {
             let r = evaluate(&cfg, || {
                 FailureDetector::new(DetectorConfig {
-                    pause_headroom_permille: head,
+                    pause_margin_ns: margin_ms * 1_000_000,
                     ..Default::default()
                 })
                 .unwrap()
             });
-            row(&r, &format!("+{}% pause", head / 10));
+            row(&r, &format!("phi 8 +{margin_ms}ms"));
         }
         for thr in [1.0, 4.0, 8.0, 16.0, 32.0] {
             let r = evaluate(&cfg, || AkkaPhi::with(thr, 3000.0));
