@@ -455,6 +455,9 @@ impl AkkaPhi {
         let std = var.sqrt().max(self.min_std_ms);
         n.last_ms + mean + self.pause_ms + self.y * std
     }
+    fn deadline_ns(&self, n: &AkkaNode) -> u64 {
+        (self.deadline_ms(n) * 1e6).ceil().max(0.0) as u64
+    }
 }
 
 /// `y` where Akka's logistic tail reaches `phi`.
@@ -530,15 +533,16 @@ impl TraceDetector for AkkaPhi {
         n.last_ms = t;
     }
     fn tick(&mut self, now: Time, out: &mut Vec<(u64, Verdict)>) {
-        let t = now.as_nanos() as f64 / 1e6;
-        let dl: Vec<(u64, f64)> = self
+        // Compared in the same integer nanoseconds `next_deadline` announces, so that a
+        // tick at the announced deadline always convicts.
+        let dl: Vec<(u64, u64)> = self
             .nodes
             .iter()
             .filter(|(_, n)| !n.dead)
-            .map(|(k, n)| (*k, self.deadline_ms(n)))
+            .map(|(k, n)| (*k, self.deadline_ns(n)))
             .collect();
         for (k, d) in dl {
-            if t >= d {
+            if now.as_nanos() >= d {
                 if let Some(n) = self.nodes.get_mut(&k) {
                     n.dead = true;
                 }
@@ -550,7 +554,7 @@ impl TraceDetector for AkkaPhi {
         self.nodes
             .values()
             .filter(|n| !n.dead)
-            .map(|n| Time((self.deadline_ms(n) * 1e6).ceil().max(0.0) as u64))
+            .map(|n| Time(self.deadline_ns(n)))
             .min()
     }
 }
@@ -675,10 +679,13 @@ pub fn replay<D: TraceDetector + ?Sized>(
                      truth: &mut BTreeMap<u64, Truth>,
                      out: &mut Vec<(u64, Verdict)>,
                      until: u64| {
+        let mut last_tick = None;
         while let Some(d) = det.next_deadline() {
-            if d.as_nanos() > until {
+            // A detector whose deadline does not move past a tick at it would loop forever.
+            if d.as_nanos() > until || last_tick.is_some_and(|l| d.as_nanos() <= l) {
                 break;
             }
+            last_tick = Some(d.as_nanos());
             det.tick(d, out);
             apply(truth, out, d.as_nanos());
         }
