@@ -341,6 +341,87 @@ fn akka_phi(elapsed: f64, mean: f64, sigma: f64) -> f64 {
     }
 }
 
+/// The configuration values the hot paths need, copied out so that a node can be updated
+/// in place while the detector's other fields are borrowed.
+#[derive(Debug, Clone, Copy)]
+struct Params {
+    expected_us: u64,
+    min_std_us: u64,
+    floor_us: u64,
+    initial_us: u64,
+    margin_us: u64,
+    headroom_permille: u64,
+    learn: bool,
+    pause_memory: u32,
+    warmup: u32,
+    min_interval_ns: u64,
+    hard_ns: u64,
+    y_dead_milli: i64,
+    y_suspect_milli: i64,
+}
+
+impl Params {
+    fn new(cfg: &DetectorConfig) -> Self {
+        Params {
+            expected_us: cfg.expected_interval_ns / 1000,
+            min_std_us: (cfg.min_std_dev_ns / 1000).max(1),
+            floor_us: cfg.acceptable_pause_ns / 1000,
+            initial_us: cfg.initial_pause_allowance_ns / 1000,
+            margin_us: cfg.pause_margin_ns / 1000,
+            headroom_permille: u64::from(cfg.pause_headroom_permille),
+            learn: cfg.learn_pauses,
+            pause_memory: cfg.pause_memory,
+            warmup: cfg.warmup_heartbeats,
+            min_interval_ns: cfg.min_interval_ns,
+            hard_ns: cfg.hard_timeout_ns,
+            y_dead_milli: (y_for_phi(cfg.threshold) * 1000.0).round() as i64,
+            y_suspect_milli: (y_for_phi(cfg.suspect_threshold) * 1000.0).round() as i64,
+        }
+    }
+
+    /// Mean and deviation (floored at `min_std_dev`) of the window, microseconds. IEEE
+    /// arithmetic on exact integer sums: the same on every platform.
+    fn window_stats(&self, n: &Node) -> (u64, u64) {
+        if n.len < 2 {
+            return (self.expected_us, self.min_std_us.max(self.expected_us / 4));
+        }
+        let len = f64::from(n.len);
+        let mean = n.sum as f64 / len;
+        let var = (n.sumsq as f64 / len - mean * mean).max(0.0);
+        (mean as u64, (var.sqrt() as u64).max(self.min_std_us))
+    }
+
+    fn allowance_us(&self, n: &Node) -> u64 {
+        if !self.learn {
+            return self.floor_us;
+        }
+        let learned = n.pause_cur_us.max(n.pause_prev_us);
+        let learned = learned
+            .saturating_add(learned.saturating_mul(self.headroom_permille) / 1000)
+            .saturating_add(self.margin_us);
+        let a = self.floor_us.max(learned);
+        if n.warm {
+            a
+        } else {
+            a.max(self.initial_us)
+        }
+    }
+
+    /// Recomputes the node's cached statistics and its suspect and dead offsets.
+    fn refresh(&self, n: &mut Node) {
+        let (mean, sigma) = self.window_stats(n);
+        n.mean_us = mean;
+        n.sigma_us = sigma;
+        // |y| <= 40 000 milli and sigma <= 6e7 us: the product fits an i64 easily.
+        let off = |y_milli: i64, pause_us: u64| -> u64 {
+            let v = mean as i64 + pause_us.min(1 << 40) as i64 + y_milli * sigma as i64 / 1000;
+            (v.max(0) as u64).saturating_mul(1000)
+        };
+        n.dead_off_ns = off(self.y_dead_milli, self.allowance_us(n)).min(self.hard_ns);
+        n.suspect_off_ns = off(self.y_suspect_milli, self.floor_us).min(n.dead_off_ns);
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Node {
     id: u64,
@@ -348,7 +429,9 @@ struct Node {
     head: u16,
     len: u16,
     sum: u64,
-    sumsq: u128,
+    sumsq: u64,
+    mean_us: u64,
+    sigma_us: u64,
     /// Virtual time of the last heartbeat.
     last_v: u64,
     pause_cur_us: u64,
@@ -366,6 +449,17 @@ struct Node {
     required_run: u32,
     flaps: u32,
     last_death_v: Option<u64>,
+}
+
+impl Node {
+    /// The virtual time of this node's next relevant deadline.
+    fn due(&self) -> u64 {
+        match self.state {
+            NodeState::Alive => self.last_v.saturating_add(self.suspect_off_ns),
+            NodeState::Suspect => self.last_v.saturating_add(self.dead_off_ns),
+            NodeState::Dead => NEVER,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -401,8 +495,7 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct FailureDetector {
     cfg: DetectorConfig,
-    y_dead_milli: i64,
-    y_suspect_milli: i64,
+    p: Params,
     index: IdMap,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -417,12 +510,9 @@ impl FailureDetector {
     /// A detector with no nodes. Fails with [`HealthError::InvalidConfig`].
     pub fn new(cfg: DetectorConfig) -> Result<Self, HealthError> {
         cfg.validate()?;
-        let y_dead_milli = (y_for_phi(cfg.threshold) * 1000.0).round() as i64;
-        let y_suspect_milli = (y_for_phi(cfg.suspect_threshold) * 1000.0).round() as i64;
         let pre = cfg.capacity.min(1024);
         Ok(FailureDetector {
-            y_dead_milli,
-            y_suspect_milli,
+            p: Params::new(&cfg),
             index: IdMap::with_capacity_and_hasher(pre, Default::default()),
             slots: Vec::with_capacity(pre),
             free: Vec::new(),
@@ -482,6 +572,8 @@ impl FailureDetector {
             len: 0,
             sum: 0,
             sumsq: 0,
+            mean_us: 0,
+            sigma_us: 0,
             last_v: vnow,
             pause_cur_us: 0,
             pause_prev_us: 0,
@@ -498,7 +590,7 @@ impl FailureDetector {
             flaps: 0,
             last_death_v: None,
         };
-        self.refresh_offsets(&mut n);
+        self.p.refresh(&mut n);
         if let Some(s) = self.slots.get_mut(slot as usize) {
             s.node = Some(n);
         }
@@ -533,16 +625,16 @@ impl FailureDetector {
     pub fn phi(&self, node: u64, now: Time) -> Result<f64, HealthError> {
         let n = self.node(node)?;
         let vnow = now.as_nanos().saturating_sub(self.credit);
-        let (mean, sigma) = self.stats_us(n);
+        let (mean, sigma) = (n.mean_us, n.sigma_us);
         let elapsed_us = vnow.saturating_sub(n.last_v) as f64 / 1000.0;
-        let allowance = self.allowance_us(n) as f64;
+        let allowance = self.p.allowance_us(n) as f64;
         Ok(akka_phi(elapsed_us, mean as f64 + allowance, sigma as f64))
     }
 
     /// The largest pause `node` is currently allowed before conviction, nanoseconds.
     pub fn pause_allowance_ns(&self, node: u64) -> Result<u64, HealthError> {
         self.node(node)
-            .map(|n| self.allowance_us(n).saturating_mul(1000))
+            .map(|n| self.p.allowance_us(n).saturating_mul(1000))
     }
 
     /// Records a heartbeat from `node` at `now`. O(1), no allocation.
@@ -557,29 +649,20 @@ impl FailureDetector {
             .ok_or(HealthError::UnknownNode(node))?;
         let vnow = self.advance(now);
         self.stats.heartbeats += 1;
-        let real_now = Time(self.real(vnow));
-        let min_interval_ns = self.cfg.min_interval_ns;
-        let learn = self.cfg.learn_pauses;
-        let pause_memory = self.cfg.pause_memory;
-        let warmup = self.cfg.warmup_heartbeats;
-        let mut n = match self
-            .slots
-            .get_mut(slot as usize)
-            .and_then(|s| s.node.take())
-        {
-            Some(n) => n,
-            None => return Ok(()),
+        let p = self.p;
+        let Some(Slot { gen, node: Some(n) }) = self.slots.get_mut(slot as usize) else {
+            return Ok(());
         };
         let interval_ns = vnow.saturating_sub(n.last_v);
         if interval_ns == 0 {
             self.stats.duplicates += 1;
-            self.put_back(slot, n);
             return Ok(());
         }
         n.last_v = vnow;
-        let (mean_us, sigma_us) = self.stats_us(&n);
+        let (mean_us, sigma_us) = (n.mean_us, n.sigma_us);
         let interval_us = (interval_ns / 1000).min(MAX_INTERVAL_US);
-        let usable = interval_ns >= min_interval_ns;
+        let usable = interval_ns >= p.min_interval_ns;
+        let mut event = None;
         match n.state {
             NodeState::Dead => {
                 // The first heartbeat after a death spans the outage: it only sets the
@@ -587,7 +670,7 @@ impl FailureDetector {
                 if n.run_ref && interval_ns <= n.suspect_off_ns {
                     n.run = n.run.saturating_add(1);
                     if usable {
-                        push_interval(&mut n, interval_us, mean_us, sigma_us);
+                        push_interval(n, interval_us, mean_us, sigma_us);
                     }
                 } else {
                     n.run = 0;
@@ -595,45 +678,49 @@ impl FailureDetector {
                 }
                 if n.run >= n.required_run {
                     n.state = NodeState::Alive;
-                    self.stats.recoveries += 1;
-                    self.emit(NodeEvent {
-                        node,
-                        kind: NodeEventKind::Recovered,
-                        at: real_now,
-                    });
+                    event = Some(NodeEventKind::Recovered);
                 }
             }
             NodeState::Alive | NodeState::Suspect => {
                 if usable {
-                    if learn {
+                    if p.learn {
                         let excess = interval_us.saturating_sub(mean_us);
                         n.pause_cur_us = n.pause_cur_us.max(excess);
                         n.epoch_count += 1;
-                        if n.epoch_count >= pause_memory {
+                        if n.epoch_count >= p.pause_memory {
                             n.pause_prev_us = n.pause_cur_us;
                             n.pause_cur_us = 0;
                             n.epoch_count = 0;
                         }
                         n.beats = n.beats.saturating_add(1);
-                        if n.beats >= warmup {
+                        if n.beats >= p.warmup {
                             n.warm = true;
                         }
                     }
-                    push_interval(&mut n, interval_us, mean_us, sigma_us);
+                    push_interval(n, interval_us, mean_us, sigma_us);
                 }
                 if n.state == NodeState::Suspect {
                     n.state = NodeState::Alive;
-                    self.emit(NodeEvent {
-                        node,
-                        kind: NodeEventKind::Cleared,
-                        at: real_now,
-                    });
+                    event = Some(NodeEventKind::Cleared);
                 }
             }
         }
-        self.refresh_offsets(&mut n);
-        self.put_back(slot, n);
-        self.reschedule(slot);
+        p.refresh(n);
+        // A heartbeat usually moves the deadline later, which needs no heap operation: the
+        // armed entry re-arms itself when it pops. Only an earlier deadline needs a push.
+        let due = n.due();
+        if due != NEVER && (n.scheduled == NEVER || due < n.scheduled) {
+            *gen = gen.wrapping_add(1);
+            n.scheduled = due;
+            self.heap.push(Reverse((due, slot, *gen)));
+        }
+        if let Some(kind) = event {
+            if kind == NodeEventKind::Recovered {
+                self.stats.recoveries += 1;
+            }
+            let at = Time(self.real(vnow));
+            self.emit(NodeEvent { node, kind, at });
+        }
         Ok(())
     }
 
@@ -748,12 +835,6 @@ impl FailureDetector {
             .ok_or(HealthError::UnknownNode(node))
     }
 
-    fn put_back(&mut self, slot: u32, n: Node) {
-        if let Some(s) = self.slots.get_mut(slot as usize) {
-            s.node = Some(n);
-        }
-    }
-
     fn real(&self, v: u64) -> u64 {
         if v == NEVER {
             NEVER
@@ -783,64 +864,13 @@ impl FailureDetector {
         now.saturating_sub(self.credit)
     }
 
-    fn stats_us(&self, n: &Node) -> (u64, u64) {
-        let min_std = (self.cfg.min_std_dev_ns / 1000).max(1);
-        if n.len < 2 {
-            let e = self.cfg.expected_interval_ns / 1000;
-            return (e, min_std.max(e / 4));
-        }
-        let len = u128::from(n.len);
-        let sum = u128::from(n.sum);
-        let mean = (sum / len) as u64;
-        let var = (len * n.sumsq).saturating_sub(sum * sum) / (len * len);
-        let std = (var as f64).sqrt() as u64;
-        (mean, std.max(min_std))
-    }
-
-    fn allowance_us(&self, n: &Node) -> u64 {
-        let floor = self.cfg.acceptable_pause_ns / 1000;
-        if !self.cfg.learn_pauses {
-            return floor;
-        }
-        let learned = n.pause_cur_us.max(n.pause_prev_us);
-        let learned = learned
-            .saturating_add(
-                learned.saturating_mul(u64::from(self.cfg.pause_headroom_permille)) / 1000,
-            )
-            .saturating_add(self.cfg.pause_margin_ns / 1000);
-        let a = floor.max(learned);
-        if n.warm {
-            a
-        } else {
-            a.max(self.cfg.initial_pause_allowance_ns / 1000)
-        }
-    }
-
-    fn refresh_offsets(&self, n: &mut Node) {
-        let (mean, sigma) = self.stats_us(n);
-        let off = |y_milli: i64, pause_us: u64| -> u64 {
-            let v = i128::from(mean)
-                + i128::from(pause_us)
-                + i128::from(y_milli) * i128::from(sigma) / 1000;
-            (v.max(0) as u64).saturating_mul(1000)
-        };
-        let hard = self.cfg.hard_timeout_ns;
-        n.dead_off_ns = off(self.y_dead_milli, self.allowance_us(n)).min(hard);
-        n.suspect_off_ns =
-            off(self.y_suspect_milli, self.cfg.acceptable_pause_ns / 1000).min(n.dead_off_ns);
-    }
-
     /// Makes sure the node's earliest relevant deadline has a heap entry no later than it.
     fn reschedule(&mut self, slot: u32) {
         let Some(s) = self.slots.get_mut(slot as usize) else {
             return;
         };
         let Some(n) = s.node.as_mut() else { return };
-        let due = match n.state {
-            NodeState::Alive => n.last_v.saturating_add(n.suspect_off_ns),
-            NodeState::Suspect => n.last_v.saturating_add(n.dead_off_ns),
-            NodeState::Dead => NEVER,
-        };
+        let due = n.due();
         if due == NEVER || due >= n.scheduled && n.scheduled != NEVER {
             // An entry at or before `due` exists: it re-arms itself when it pops.
             return;
@@ -885,12 +915,12 @@ impl FailureDetector {
                 return Err(format!("node {} not indexed at slot {i}", n.id));
             }
             let mut sum = 0u64;
-            let mut sumsq = 0u128;
+            let mut sumsq = 0u64;
             for k in 0..n.len as usize {
                 let idx = (n.head as usize + n.window.len() - 1 - k) % n.window.len();
                 let v = u64::from(n.window[idx]);
                 sum += v;
-                sumsq += u128::from(v) * u128::from(v);
+                sumsq += v * v;
             }
             if sum != n.sum || sumsq != n.sumsq {
                 return Err(format!("node {}: window sums drifted", n.id));
@@ -932,13 +962,13 @@ fn push_interval(n: &mut Node, interval_us: u64, mean_us: u64, sigma_us: u64) {
     if n.len as usize == w {
         let old = u64::from(n.window[head]);
         n.sum -= old;
-        n.sumsq -= u128::from(old) * u128::from(old);
+        n.sumsq -= old * old;
     } else {
         n.len += 1;
     }
     n.window[head] = v;
     n.sum += u64::from(v);
-    n.sumsq += u128::from(v) * u128::from(v);
+    n.sumsq += u64::from(v) * u64::from(v);
     n.head = ((head + 1) % w) as u16;
 }
 
