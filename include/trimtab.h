@@ -190,7 +190,77 @@ typedef enum {
    * A connectivity report listed a peer that is not registered.
    */
   TRIMTAB_STATUS_PARTITION_UNKNOWN_PEER = 601,
+  /**
+   * A failure-detector or disk-health configuration was rejected.
+   */
+  TRIMTAB_STATUS_HEALTH_CONFIG_INVALID = 500,
+  /**
+   * A node or device is already tracked.
+   */
+  TRIMTAB_STATUS_HEALTH_DUPLICATE = 501,
 } trimtab_status;
+
+/**
+ * What changed about a node.
+ */
+typedef enum {
+  /**
+   * Alive to suspect.
+   */
+  TRIMTAB_NODE_EVENT_KIND_SUSPECTED = 1,
+  /**
+   * Suspect to alive.
+   */
+  TRIMTAB_NODE_EVENT_KIND_CLEARED = 2,
+  /**
+   * Declared dead: treat the node as down.
+   */
+  TRIMTAB_NODE_EVENT_KIND_DEAD = 3,
+  /**
+   * Dead to alive after the recovery run.
+   */
+  TRIMTAB_NODE_EVENT_KIND_RECOVERED = 4,
+} trimtab_node_event_kind;
+
+/**
+ * Where a node stands.
+ */
+typedef enum {
+  /**
+   * Heartbeats arrive as expected.
+   */
+  TRIMTAB_NODE_STATE_ALIVE = 0,
+  /**
+   * Late by the plain phi rule: a warning, not a conviction.
+   */
+  TRIMTAB_NODE_STATE_SUSPECT = 1,
+  /**
+   * Declared dead; stays so until a run of regular heartbeats.
+   */
+  TRIMTAB_NODE_STATE_DEAD = 2,
+} trimtab_node_state;
+
+/**
+ * Where a device stands.
+ */
+typedef enum {
+  /**
+   * Below every threshold.
+   */
+  TRIMTAB_DEVICE_STATE_HEALTHY = 0,
+  /**
+   * Above a degraded threshold.
+   */
+  TRIMTAB_DEVICE_STATE_DEGRADED = 1,
+  /**
+   * Beyond a failure threshold: mark out and rebuild. Sticky until reset.
+   */
+  TRIMTAB_DEVICE_STATE_FAILED = 2,
+  /**
+   * No report for the staleness time: unknown, not healthy.
+   */
+  TRIMTAB_DEVICE_STATE_STALE = 3,
+} trimtab_device_state;
 
 /**
  * What an event says.
@@ -274,6 +344,18 @@ typedef enum {
 } trimtab_partition_mode;
 
 /**
+ * A heartbeat failure detector over many nodes. Made by `trimtab_detector_new`, released
+ * by `trimtab_detector_free`. Thread-safe (internal lock).
+ */
+typedef struct trimtab_detector trimtab_detector;
+
+/**
+ * Disk health over many devices. Made by `trimtab_disk_health_new`, released by
+ * `trimtab_disk_health_free`. Thread-safe (internal lock).
+ */
+typedef struct trimtab_disk_health trimtab_disk_health;
+
+/**
  * A partition detector. Made by `trimtab_partition_new`, released by
  * `trimtab_partition_free`. Safe to use from several threads (calls are serialised).
  */
@@ -304,6 +386,229 @@ typedef struct trimtab_throttle trimtab_throttle;
  * The cluster map (opaque).
  */
 typedef struct trimtab_topology trimtab_topology;
+
+/**
+ * Configuration of a failure detector; durations in nanoseconds. Fill it with
+ * `trimtab_detector_config_default` and change what you need. The fields mean what the
+ * Rust `DetectorConfig` fields of the same names mean.
+ */
+typedef struct {
+  /**
+   * Most nodes tracked at once.
+   */
+  size_t capacity;
+  /**
+   * Inter-arrival times kept per node, 2 to 256.
+   */
+  uint32_t window;
+  /**
+   * The heartbeat interval assumed before a node has sent two heartbeats.
+   */
+  uint64_t expected_interval_ns;
+  /**
+   * Lower bound of the standard deviation.
+   */
+  uint64_t min_std_dev_ns;
+  /**
+   * Phi level of conviction (finite, 0.01 to 100).
+   */
+  double threshold;
+  /**
+   * Phi level of suspicion, computed with `acceptable_pause_ns` only.
+   */
+  double suspect_threshold;
+  /**
+   * Pause always tolerated; floor of the learned allowance.
+   */
+  uint64_t acceptable_pause_ns;
+  /**
+   * Allowance (at least) until a node has sent `warmup_heartbeats`.
+   */
+  uint64_t initial_pause_allowance_ns;
+  /**
+   * Heartbeats before the learned allowance may fall below the initial one.
+   */
+  uint32_t warmup_heartbeats;
+  /**
+   * 1: learn each node's pause allowance; 0: fixed (Akka's rule). Other values are rejected.
+   */
+  uint8_t learn_pauses;
+  /**
+   * Heartbeats per pause epoch.
+   */
+  uint32_t pause_memory;
+  /**
+   * Extra allowance over the largest remembered pause, thousandths.
+   */
+  uint32_t pause_headroom_permille;
+  /**
+   * Extra allowance over the largest remembered pause, nanoseconds.
+   */
+  uint64_t pause_margin_ns;
+  /**
+   * Death after this long without a heartbeat, whatever the statistics say.
+   */
+  uint64_t hard_timeout_ns;
+  /**
+   * Shorter inter-arrival times do not enter the statistics.
+   */
+  uint64_t min_interval_ns;
+  /**
+   * Regular heartbeats a dead node needs to be alive again.
+   */
+  uint32_t recovery_heartbeats;
+  /**
+   * A death within this long of the previous doubles the recovery run.
+   */
+  uint64_t flap_window_ns;
+  /**
+   * Longest call gap not (partly) taken as a host stall.
+   */
+  uint64_t max_tick_interval_ns;
+  /**
+   * A call gap longer than this is a host stall and convicts nobody.
+   */
+  uint64_t stall_limit_ns;
+  /**
+   * Events kept until polled.
+   */
+  size_t event_capacity;
+} trimtab_detector_config;
+
+/**
+ * A node's state transition, from `trimtab_detector_poll_event`.
+ */
+typedef struct {
+  /**
+   * The node id.
+   */
+  uint64_t node;
+  /**
+   * The transition.
+   */
+  trimtab_node_event_kind kind;
+  /**
+   * The `now_ns` of the call that decided it.
+   */
+  uint64_t at_ns;
+} trimtab_node_event;
+
+/**
+ * Configuration of disk health; durations in nanoseconds. Fill it with
+ * `trimtab_disk_health_config_default`. Fields mean what the Rust `DiskConfig` fields of
+ * the same names mean.
+ */
+typedef struct {
+  /**
+   * Most devices tracked at once.
+   */
+  size_t capacity;
+  /**
+   * The error score halves every this long.
+   */
+  uint64_t half_life_ns;
+  /**
+   * Score per I/O error.
+   */
+  uint32_t io_error_weight;
+  /**
+   * Score per checksum error.
+   */
+  uint32_t checksum_error_weight;
+  /**
+   * Score per slow operation.
+   */
+  uint32_t slow_op_weight;
+  /**
+   * Score at which a device is degraded.
+   */
+  uint64_t degraded_score;
+  /**
+   * Score at which a device fails.
+   */
+  uint64_t failed_score;
+  /**
+   * Reallocated sectors at which a device is degraded.
+   */
+  uint64_t reallocated_degraded;
+  /**
+   * Reallocated sectors at which a device fails.
+   */
+  uint64_t reallocated_failed;
+  /**
+   * Pending sectors at which a device is degraded.
+   */
+  uint64_t pending_degraded;
+  /**
+   * Pending sectors at which a device fails.
+   */
+  uint64_t pending_failed;
+  /**
+   * A device with no report for this long is stale.
+   */
+  uint64_t stale_after_ns;
+  /**
+   * Events kept until polled.
+   */
+  size_t event_capacity;
+} trimtab_disk_health_config;
+
+/**
+ * What the host read from one device since its previous report.
+ */
+typedef struct {
+  /**
+   * I/O errors since the previous report.
+   */
+  uint32_t io_errors;
+  /**
+   * Checksum errors since the previous report.
+   */
+  uint32_t checksum_errors;
+  /**
+   * Slow operations since the previous report.
+   */
+  uint32_t slow_ops;
+  /**
+   * 1 when `reallocated_sectors` is given, 0 when not; other values are rejected.
+   */
+  uint8_t has_reallocated_sectors;
+  /**
+   * SMART reallocated-sector count (absolute).
+   */
+  uint64_t reallocated_sectors;
+  /**
+   * 1 when `pending_sectors` is given, 0 when not; other values are rejected.
+   */
+  uint8_t has_pending_sectors;
+  /**
+   * SMART current-pending-sector count (absolute).
+   */
+  uint64_t pending_sectors;
+} trimtab_disk_report;
+
+/**
+ * A device's state transition, from `trimtab_disk_health_poll_event`. `to ==
+ * TRIMTAB_DEVICE_STATE_FAILED` is the cue to mark the device out and rebuild.
+ */
+typedef struct {
+  /**
+   * The device id.
+   */
+  uint64_t device;
+  /**
+   * The state before.
+   */
+  trimtab_device_state from;
+  /**
+   * The state after.
+   */
+  trimtab_device_state to;
+  /**
+   * The `now_ns` of the call that decided it.
+   */
+  uint64_t at_ns;
+} trimtab_device_event;
 
 /**
  * A rate and a burst.
@@ -997,6 +1302,219 @@ const char *trimtab_status_message(unsigned int status);
  * `buf` must be NULL or valid for `cap` bytes; `len_out` NULL or valid for one write.
  */
 trimtab_status trimtab_last_error(char *buf, size_t cap, size_t *len_out);
+
+/**
+ * Writes the default detector configuration into `*config_out`.
+ *
+ * # Safety
+ * `config_out` must be NULL or valid for one write.
+ */
+trimtab_status trimtab_detector_config_default(trimtab_detector_config *config_out);
+
+/**
+ * Makes a detector. On success `*detector_out` receives a handle the caller releases with
+ * `trimtab_detector_free`. A bad configuration gives `TRIMTAB_STATUS_HEALTH_CONFIG_INVALID`.
+ *
+ * # Safety
+ * `config` must be NULL or point to a readable config; `detector_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_detector_new(const trimtab_detector_config *config,
+                                    trimtab_detector **detector_out);
+
+/**
+ * Releases a detector. NULL is a no-op. The handle must not be used afterwards.
+ *
+ * # Safety
+ * `detector` must be NULL or a handle from `trimtab_detector_new` not yet freed, with no
+ * other call on it in progress.
+ */
+void trimtab_detector_free(trimtab_detector *detector);
+
+/**
+ * Starts tracking `node` as alive, as if it had heartbeated at `now_ns`. Errors:
+ * `HEALTH_DUPLICATE`, `CAPACITY_EXCEEDED`.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle.
+ */
+trimtab_status trimtab_detector_add_node(trimtab_detector *detector,
+                                         uint64_t node,
+                                         uint64_t now_ns);
+
+/**
+ * Stops tracking `node`. Error: `NOT_FOUND`.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle.
+ */
+trimtab_status trimtab_detector_remove_node(trimtab_detector *detector, uint64_t node);
+
+/**
+ * Records a heartbeat from `node` at `now_ns`. An unknown node gives `NOT_FOUND` and
+ * changes nothing; a duplicate (same instant, or time going backwards) is a counted no-op.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle.
+ */
+trimtab_status trimtab_detector_heartbeat(trimtab_detector *detector,
+                                          uint64_t node,
+                                          uint64_t now_ns);
+
+/**
+ * Advances time to `now_ns`: suspects and convicts the due nodes. A gap since the previous
+ * call longer than the stall limit convicts nobody.
+ *
+ * # Safety
+ * `detector` must be NULL or a live handle.
+ */
+trimtab_status trimtab_detector_tick(trimtab_detector *detector, uint64_t now_ns);
+
+/**
+ * Takes the oldest pending event. `*has_event_out` is set to true and `*event_out` filled
+ * when there was one; to false (and `*event_out` untouched) when the queue is empty.
+ *
+ * # Safety
+ * `detector` NULL or a live handle; `event_out` and `has_event_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_detector_poll_event(trimtab_detector *detector,
+                                           trimtab_node_event *event_out,
+                                           bool *has_event_out);
+
+/**
+ * Writes the state of `node` into `*state_out`. Error: `NOT_FOUND`.
+ *
+ * # Safety
+ * `detector` NULL or a live handle; `state_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_detector_node_state(const trimtab_detector *detector,
+                                           uint64_t node,
+                                           trimtab_node_state *state_out);
+
+/**
+ * Writes into `*deadline_out` the time at which the next `trimtab_detector_tick` may
+ * change something, or `UINT64_MAX` when no node is tracked.
+ *
+ * # Safety
+ * `detector` NULL or a live handle; `deadline_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_detector_next_deadline(const trimtab_detector *detector,
+                                              uint64_t *deadline_out);
+
+/**
+ * Writes into `*dropped_out` how many events were dropped because the queue was full.
+ *
+ * # Safety
+ * `detector` NULL or a live handle; `dropped_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_detector_events_dropped(const trimtab_detector *detector,
+                                               uint64_t *dropped_out);
+
+/**
+ * Writes the default disk-health configuration into `*config_out`.
+ *
+ * # Safety
+ * `config_out` must be NULL or valid for one write.
+ */
+trimtab_status trimtab_disk_health_config_default(trimtab_disk_health_config *config_out);
+
+/**
+ * Makes a disk-health tracker; release it with `trimtab_disk_health_free`. A bad
+ * configuration gives `TRIMTAB_STATUS_HEALTH_CONFIG_INVALID`.
+ *
+ * # Safety
+ * `config` NULL or readable; `health_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_disk_health_new(const trimtab_disk_health_config *config,
+                                       trimtab_disk_health **health_out);
+
+/**
+ * Releases a disk-health tracker. NULL is a no-op.
+ *
+ * # Safety
+ * `health` NULL or a handle from `trimtab_disk_health_new` not yet freed, not in use.
+ */
+void trimtab_disk_health_free(trimtab_disk_health *health);
+
+/**
+ * Starts tracking `device`, healthy, as if it had reported at `now_ns`. Errors:
+ * `HEALTH_DUPLICATE`, `CAPACITY_EXCEEDED`.
+ *
+ * # Safety
+ * `health` NULL or a live handle.
+ */
+trimtab_status trimtab_disk_health_add_device(trimtab_disk_health *health,
+                                              uint64_t device,
+                                              uint64_t now_ns);
+
+/**
+ * Stops tracking `device`. Error: `NOT_FOUND`.
+ *
+ * # Safety
+ * `health` NULL or a live handle.
+ */
+trimtab_status trimtab_disk_health_remove_device(trimtab_disk_health *health, uint64_t device);
+
+/**
+ * Clears a device's score and counters (replaced or reformatted): healthy again.
+ * Error: `NOT_FOUND`.
+ *
+ * # Safety
+ * `health` NULL or a live handle.
+ */
+trimtab_status trimtab_disk_health_reset_device(trimtab_disk_health *health,
+                                                uint64_t device,
+                                                uint64_t now_ns);
+
+/**
+ * Records a report for `device` at `now_ns`. Errors: `NOT_FOUND`, `INVALID_ARGUMENT` (a
+ * `has_*` flag other than 0 or 1); nothing changes on error.
+ *
+ * # Safety
+ * `health` NULL or a live handle; `report` NULL or readable.
+ */
+trimtab_status trimtab_disk_health_report(trimtab_disk_health *health,
+                                          uint64_t device,
+                                          const trimtab_disk_report *report,
+                                          uint64_t now_ns);
+
+/**
+ * Advances time to `now_ns`: marks silent devices stale, heals decayed ones.
+ *
+ * # Safety
+ * `health` NULL or a live handle.
+ */
+trimtab_status trimtab_disk_health_tick(trimtab_disk_health *health, uint64_t now_ns);
+
+/**
+ * Takes the oldest pending event: `*has_event_out` true and `*event_out` filled, or false
+ * (and `*event_out` untouched) when the queue is empty.
+ *
+ * # Safety
+ * `health` NULL or a live handle; `event_out`, `has_event_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_disk_health_poll_event(trimtab_disk_health *health,
+                                              trimtab_device_event *event_out,
+                                              bool *has_event_out);
+
+/**
+ * Writes the state of `device` into `*state_out`. Error: `NOT_FOUND`.
+ *
+ * # Safety
+ * `health` NULL or a live handle; `state_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_disk_health_device_state(const trimtab_disk_health *health,
+                                                uint64_t device,
+                                                trimtab_device_state *state_out);
+
+/**
+ * Writes into `*deadline_out` when the next `trimtab_disk_health_tick` may change
+ * something, or `UINT64_MAX` when nothing is pending.
+ *
+ * # Safety
+ * `health` NULL or a live handle; `deadline_out` NULL or valid for one write.
+ */
+trimtab_status trimtab_disk_health_next_deadline(const trimtab_disk_health *health,
+                                                 uint64_t *deadline_out);
 
 /**
  * Writes the default configuration into `*out`.

@@ -23,4 +23,7 @@ pub enum Error {
     /// A partition detector call was refused.
     #[error(transparent)]
     Partition(#[from] crate::partition::PartitionError),
+    /// From the failure detector or disk health.
+    #[error(transparent)]
+    Health(#[from] crate::health::HealthError),
 }

@@ -35,6 +35,8 @@
 //!   admission through the throttle, chunked grants, retry, cancel) and its simulation.
 //! * [`partition`]: which side of a network split may serve: mutual reachability,
 //!   components, quorum, viable leaders, partial partitions, recovery.
+//! * [`health`]: who is alive: heartbeat failure detection (phi accrual with learned pause
+//!   allowances, a hard timeout, a suspect state) and disk health from error reports.
 //! * [`ffi`]: the C ABI over all of the above (header `include/trimtab.h`).
 //!
 //! ## Example
@@ -63,6 +65,7 @@
 pub mod error;
 pub mod ffi;
 pub mod hash;
+pub mod health;
 pub mod migration;
 pub mod partition;
 pub mod placement;

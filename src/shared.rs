@@ -123,6 +123,20 @@ impl EventSource for crate::partition::PartitionDetector {
     }
 }
 
+impl EventSource for crate::health::FailureDetector {
+    type Event = crate::health::NodeEvent;
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        crate::health::FailureDetector::poll_event(self)
+    }
+}
+
+impl EventSource for crate::health::DiskHealth {
+    type Event = crate::health::DeviceEvent;
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        crate::health::DiskHealth::poll_event(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_uint, CStr};
 
+pub mod health;
 pub mod migration;
 pub mod partition;
 pub mod placement;
@@ -69,6 +70,10 @@ pub enum trimtab_status {
     PartitionDuplicateNode = 600,
     /// A connectivity report listed a peer that is not registered.
     PartitionUnknownPeer = 601,
+    /// A failure-detector or disk-health configuration was rejected.
+    HealthConfigInvalid = 500,
+    /// A node or device is already tracked.
+    HealthDuplicate = 501,
 }
 
 impl trimtab_status {
@@ -91,6 +96,8 @@ impl trimtab_status {
             401 => c"migration task is not running",
             600 => c"partition: node already registered",
             601 => c"partition: report lists an unregistered peer",
+            500 => c"health configuration rejected",
+            501 => c"node or device already tracked",
             _ => c"unknown status code",
         }
     }
@@ -112,6 +119,7 @@ impl From<&crate::Error> for trimtab_status {
             crate::Error::Throttle(t) => t.into(),
             crate::Error::Migration(m) => m.into(),
             crate::Error::Partition(p) => partition::status_of(p),
+            crate::Error::Health(h) => health::status_of(h),
         }
     }
 }

@@ -12,6 +12,7 @@ mod units;
 
 use clap::{Parser, Subcommand};
 
+mod detect;
 mod migrate_sim;
 mod partition;
 
@@ -36,6 +37,8 @@ enum Command {
     MigrateSim(migrate_sim::MigrateSimArgs),
     /// Components, modes, leaders and partial partitions from connectivity reports.
     Partition(partition::PartitionArgs),
+    /// Replay a heartbeat trace through the failure detector (or generate one).
+    Detect(detect::DetectArgs),
 }
 
 fn main() {
@@ -54,6 +57,7 @@ fn main() {
         Command::Migrate(a) => migrate::run(a),
         Command::MigrateSim(a) => migrate_sim::run(a),
         Command::Partition(args) => partition::run(args),
+        Command::Detect(a) => detect::run(a),
     };
     if let Err(e) = result {
         eprintln!("trimtab: {e}");
