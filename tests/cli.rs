@@ -29,7 +29,7 @@ fn place_reports_balance_and_dumps_every_shard() {
         "--map",
         "examples/maps/cluster.json",
         "--pgs",
-        "512",
+        "2048",
         "--balance",
         "--json",
         "--dump",
@@ -54,7 +54,7 @@ fn place_reports_balance_and_dumps_every_shard() {
     let csv = std::fs::read_to_string(&dump).unwrap();
     std::fs::remove_file(&dump).ok();
     assert_eq!(csv.lines().next(), Some("pg,shard,device"));
-    assert_eq!(csv.lines().count(), 1 + 512 * 3);
+    assert_eq!(csv.lines().count(), 1 + 2048 * 3);
 }
 
 #[test]

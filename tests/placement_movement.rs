@@ -30,7 +30,11 @@ fn balancer_reaches_one_pg_of_the_share() {
     let p = balanced(&t, &rule, pgs);
     let r = p.report();
     assert!(r.shards.max_over_mean <= 1.02, "{r:?}");
-    assert!(r.max_shards as f64 <= r.mean_shards + 1.0 && r.min_shards as f64 >= r.mean_shards - 1.0, "{r:?}");
+    // Whole shards: at most ceil(share + 1), at least floor(share - 1).
+    assert!(
+        r.max_shards as f64 <= (r.mean_shards + 1.0).ceil() && r.min_shards as f64 >= (r.mean_shards - 1.0).floor(),
+        "{r:?}"
+    );
     assert_eq!(r.degraded_pgs, 0);
 }
 
@@ -274,4 +278,24 @@ fn sizes_and_counts_at_the_limits_are_rejected_not_overflowed() {
     p.balance(&t, &cfg, 10).unwrap();
     assert!(p.report().bytes.unwrap().max_over_mean.is_finite());
     assert!(regular_cluster(&["a", "b", "c"], &[1 << 30, 1 << 30, 1 << 30], 1 << 30, 1).is_err());
+}
+
+#[test]
+fn a_whole_number_share_does_not_make_every_full_device_shed_a_shard() {
+    // 1,000 devices, one per host and rack, exactly 100 shards each: after balancing every
+    // device holds 99..=101. A new device moves the share to 99.9; devices at 101 are still
+    // within ceil(99.9 + 1), so only the new device's share should move.
+    let specs: Vec<DeviceSpec> =
+        (0..1000u32).map(|i| DeviceSpec::new(i, 4 * TB).at(&[("host", &format!("h{i}"))])).collect();
+    let t = Topology::from_devices(&["host"], specs).unwrap();
+    let rule = Rule::replicated(1, "host");
+    let mut p = Placement::compute(&t, &rule, 100_000).unwrap();
+    p.balance(&t, &BalancerConfig { max_moves: 100_000, ..Default::default() }, 100).unwrap();
+    let mut t2 = t.clone();
+    t2.add_devices(vec![DeviceSpec::new(5000, 4 * TB).at(&[("host", "new")])]).unwrap();
+    let mut q = p.clone();
+    q.update(&t2, UpdatePolicy::Pin).unwrap();
+    q.balance(&t2, &BalancerConfig { max_moves: 100_000, ..Default::default() }, 100).unwrap();
+    let plan = p.plan_to(&q).unwrap();
+    assert!(plan.over_optimal() <= 1.10, "moved {} shards, {}x the optimum", plan.moved_shards, plan.over_optimal());
 }

@@ -18,7 +18,8 @@ use crate::topology::{DeviceId, Topology, NO_DEVICE};
 #[derive(Debug, Clone, PartialEq)]
 pub struct BalancerConfig {
     /// Converged when every device is within this many PGs (shards; or mean shard sizes
-    /// when balancing bytes) of its target. Default 1, the tightest integer counts allow.
+    /// when balancing bytes) of its target, rounded outwards to whole shards when counting
+    /// (a load of at most `ceil(share + d)` and at least `floor(share - d)`). Default 1.
     pub max_deviation: f64,
     /// The most moves in one round. Default 1,000.
     pub max_moves: usize,
@@ -235,15 +236,27 @@ pub(crate) fn round(p: &mut Placement, t: &Topology, cfg: &BalancerConfig) -> Ba
         }
         // Pick the source: a stray device first, else the most over, or the destination:
         // the most under.
-        let over = loads.order.iter().rev().find(|(_, d)| !stuck_over.contains(d)).copied();
-        let under = loads.order.iter().find(|(_, d)| !stuck_under.contains(d)).copied();
+        // Only devices outside their bounds are candidates (see `out_of_bounds`).
+        let over = loads
+            .order
+            .iter()
+            .rev()
+            .take_while(|(v, _)| *v > tol)
+            .find(|(_, d)| !stuck_over.contains(d) && out_of_bounds(&loads, *d, tol, by_bytes) > 0)
+            .copied();
+        let under = loads
+            .order
+            .iter()
+            .take_while(|(v, _)| *v < -tol)
+            .find(|(_, d)| !stuck_under.contains(d) && out_of_bounds(&loads, *d, tol, by_bytes) < 0)
+            .copied();
         let stray = strays_left.last().copied();
         let over_dev = over.map_or(i128::MIN, |(v, _)| v);
         let under_dev = under.map_or(i128::MAX, |(v, _)| v);
-        if stray.is_none() && over_dev <= tol && under_dev >= -tol {
+        if stray.is_none() && over.is_none() && under.is_none() {
             break stuck_over.is_empty() && stuck_under.is_empty();
         }
-        let drive_out = stray.is_some() || over_dev > tol && (over_dev >= -under_dev || under.is_none());
+        let drive_out = stray.is_some() || over.is_some() && (under.is_none() || over_dev >= -under_dev);
         let mv = if drive_out {
             let (a, a_dev, usable_a) = match stray {
                 Some(s) => (s, i128::MAX / 4, false),
@@ -293,6 +306,26 @@ pub(crate) fn round(p: &mut Placement, t: &Topology, cfg: &BalancerConfig) -> Ba
         stuck_under.remove(&a);
     };
     BalanceRound { moves, converged, exceptions_removed: removed }
+}
+
+/// Whether device `d` is above (1), below (-1) or within (0) its bounds. Counting shards,
+/// loads are whole numbers, so the bounds are rounded outwards: at most
+/// `ceil(share + max_deviation)` and at least `floor(share - max_deviation)`. Without the
+/// rounding, a share of 99.99 with a deviation of 1 would call every device holding 101
+/// overloaded and shed a shard from each after the smallest change (an extra move per
+/// device for no gain in balance). Counting bytes, the bounds are `share ± tolerance`.
+#[inline]
+fn out_of_bounds(loads: &Loads, d: u32, tol: i128, by_bytes: bool) -> i32 {
+    let load = loads.load[d as usize] as i128;
+    let target = loads.target[d as usize];
+    if by_bytes {
+        let dev = (load << FRAC) - target;
+        return (dev > tol) as i32 - (dev < -tol) as i32;
+    }
+    let one = 1i128 << FRAC;
+    let hi = (target + tol + one - 1) >> FRAC; // ceil
+    let lo = (target - tol) >> FRAC; // floor (arithmetic shift rounds towards -inf)
+    (load > hi) as i32 - (load < lo) as i32
 }
 
 type Found = Option<(u32, u32, u32, bool)>;

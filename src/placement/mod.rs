@@ -630,7 +630,7 @@ fn base_table(tree: &SelectTree, seed: u64, pg_count: u32, n: usize, indep: bool
     table
 }
 
-/// Computes one PG's base mapping on the fly (dense indices), used by benchmarks and by
+/// Computes one PG's base mapping on the fly (device ids), used by benchmarks and by
 /// hosts that want to check a table entry.
 pub fn compute_pg(p: &Placement, pg: u32, out: &mut [DeviceId]) -> Result<usize, PlacementError> {
     p.row_range(pg)?;
