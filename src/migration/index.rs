@@ -29,9 +29,19 @@ impl SlotIndex {
         self.table.capacity() * 8
     }
 
+    #[cfg(test)]
     pub(crate) fn find(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Option<u32> {
+        self.probe(key, key_of).ok()
+    }
+
+    /// Looks `key` up: `Ok(slot)` when present, otherwise `Err(bucket)`, the empty bucket
+    /// where [`SlotIndex::insert_at`] puts it as long as the table has not changed since
+    /// (`usize::MAX` for an empty table). One probe serves both the supersede check and the
+    /// insertion of a push.
+    #[inline]
+    pub(crate) fn probe(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Result<u32, usize> {
         if self.table.is_empty() {
-            return None;
+            return Err(usize::MAX);
         }
         let mask = self.table.len() - 1;
         let h = hash32(key);
@@ -39,12 +49,25 @@ impl SlotIndex {
         loop {
             let e = self.table[i];
             if e == EMPTY {
-                return None;
+                return Err(i);
             }
             if (e >> 32) as u32 == h && key_of(e as u32) == key {
-                return Some(e as u32);
+                return Ok(e as u32);
             }
             i = (i + 1) & mask;
+        }
+    }
+
+    /// Inserts a key known to be absent at the bucket [`SlotIndex::probe`] returned, when
+    /// the table has not changed since and need not grow; anywhere else it probes again.
+    #[inline]
+    pub(crate) fn insert_at(&mut self, key: u64, slot: u32, bucket: Option<usize>) {
+        match bucket {
+            Some(b) if (self.len + 1) * 4 <= self.table.len() * 3 && self.table.get(b) == Some(&EMPTY) => {
+                self.table[b] = entry(hash32(key), slot);
+                self.len += 1;
+            }
+            _ => self.insert(key, slot),
         }
     }
 
@@ -131,9 +154,14 @@ mod tests {
             let slot = (x % 500) as u32;
             let k = (x >> 32) % 300;
             if keys[slot as usize] == u64::MAX {
-                if idx.find(k, |s| keys[s as usize]).is_none() {
+                if let Err(b) = idx.probe(k, |s| keys[s as usize]) {
                     keys[slot as usize] = k;
-                    idx.insert(k, slot);
+                    // Both ways in: at the probed bucket, and by a fresh probe.
+                    if x & 1 == 0 {
+                        idx.insert_at(k, slot, Some(b));
+                    } else {
+                        idx.insert(k, slot);
+                    }
                 }
             } else {
                 let old = keys[slot as usize];
