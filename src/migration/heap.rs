@@ -140,6 +140,7 @@ impl<K: Ord + Copy> HeapVec<K> {
         }
     }
 
+    #[inline]
     fn sift_up(&mut self, mut pos: usize, ps: &mut impl PosStore) -> usize {
         let item = self.v[pos];
         while pos > 0 {
@@ -157,6 +158,7 @@ impl<K: Ord + Copy> HeapVec<K> {
         pos
     }
 
+    #[inline]
     fn sift_down(&mut self, mut pos: usize, ps: &mut impl PosStore) {
         let n = self.v.len();
         let item = self.v[pos];

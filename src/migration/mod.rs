@@ -850,7 +850,7 @@ impl Scheduler {
         TaskId((self.tasks[slot as usize].generation as u64) << 32 | slot as u64)
     }
 
-    #[inline]
+    #[inline(always)]
     fn insert_task(&mut self, r: &MoveRequest, pair: u32, now: Time, bucket: Option<usize>) -> TaskId {
         let importance = r.importance.unwrap_or_else(|| importance_score(r, now)).min(1000) as u16;
         let mut t = Task {
@@ -901,7 +901,7 @@ impl Scheduler {
     }
 
     /// Puts a task (state already Queued) into its pair heap and the pair where it belongs.
-    #[inline]
+    #[inline(always)]
     fn enqueue(&mut self, slot: u32) {
         let key = self.task_key(&self.tasks[slot as usize]);
         let p = self.tasks[slot as usize].pair;
