@@ -486,39 +486,30 @@ const FLAG_DEAD: u8 = 4;
 
 /// One task record. 80 bytes; plus 16 in its pair heap, 4 of heap position and 8–16 in
 /// the (pg, shard) index.
-///
-/// `repr(C)` with the fields that cancel, supersede and re-prioritise read (generation and
-/// flags to check the id, state, pair, the (pg, shard) key, bytes and done, then the
-/// policy-key fields) in the first 48 bytes: a record starts at 0, 16, 32 or 48 bytes into
-/// a cache line, so three records in four bring their first 32 bytes in with one miss
-/// where the compiler's own order (u64s first, the id check at the end) always took two.
 #[derive(Debug, Clone)]
-#[repr(C)]
 struct Task {
-    generation: u32,
-    pair: u32,
-    pg: u32,
-    shard: u8,
-    state: TaskState,
-    flags: u8,
-    kind: TaskKind,
     bytes: u64,
     done: u64,
-    queued_at: u64,
-    priority: u8,
-    attempts: u8,
-    importance: u16,
-    /// Running-list index while running, free-list link while free (the heap position
-    /// lives in `Scheduler::heap_pos`, a dense array that sifts touch instead of records).
-    pos: u32,
     granted: u64,
     chunk_end: u64,
     deadline: u64,
+    queued_at: u64,
+    pg: u32,
     from_device: u32,
     to_device: u32,
+    pair: u32,
+    generation: u32,
+    /// Running-list index while running, free-list link while free (the heap position
+    /// lives in `Scheduler::heap_pos`, a dense array that sifts touch instead of records).
+    pos: u32,
+    importance: u16,
+    priority: u8,
+    shard: u8,
+    kind: TaskKind,
+    state: TaskState,
+    attempts: u8,
+    flags: u8,
 }
-
-const _: () = assert!(std::mem::size_of::<Task>() == 80);
 
 /// Key in the ready heap: (tier of the best task's key, inverted criticality, the key).
 type ReadyKey = (u64, u64, u64);
