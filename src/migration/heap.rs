@@ -92,9 +92,16 @@ impl<K: Ord + Copy> HeapVec<K> {
         let out = self.v.pop().unwrap_or_else(|| unreachable!("len checked"));
         ps.set_pos(out.1, NO_POS);
         if pos < last {
-            let p = self.sift_up(pos, ps);
-            if p == pos {
+            // The removed key lay between its parent's and its children's, so comparing the
+            // moved-in key with it says which way (if any) to go without reading the
+            // parent's cache line on every removal.
+            let moved = self.v[pos].0;
+            if moved < out.0 {
+                self.sift_up(pos, ps);
+            } else if moved > out.0 {
                 self.sift_down(pos, ps);
+            } else {
+                ps.set_pos(self.v[pos].1, pos as u32);
             }
         }
         out
@@ -133,6 +140,7 @@ impl<K: Ord + Copy> HeapVec<K> {
         }
     }
 
+    #[inline]
     fn sift_up(&mut self, mut pos: usize, ps: &mut impl PosStore) -> usize {
         let item = self.v[pos];
         while pos > 0 {
@@ -150,6 +158,7 @@ impl<K: Ord + Copy> HeapVec<K> {
         pos
     }
 
+    #[inline]
     fn sift_down(&mut self, mut pos: usize, ps: &mut impl PosStore) {
         let n = self.v.len();
         let item = self.v[pos];

@@ -1,22 +1,37 @@
 //! An open-addressing index from a (pg, shard) key to a task slot. Each bucket holds the
 //! slot and the low 32 bits of the key's hash: a probe compares hashes without touching the
 //! task records (which would be a cache miss each at a million tasks), and growing or
-//! deleting finds every entry's home from its stored hash alone. Linear probing with
-//! backward-shift deletion (no tombstones), load at most 3/4.
+//! rebuilding finds every entry's home from its stored hash alone. Linear probing; a
+//! deletion leaves a tombstone unless it ends a cluster, and live entries plus tombstones
+//! stay at most 3/4 of the table (past that it is rebuilt, doubled or not).
 
 #![forbid(unsafe_code)]
 
 const EMPTY: u64 = u64::MAX;
+/// A deleted entry (slot `u32::MAX - 1` is never a task's: `max_tasks < u32::MAX / 2`).
+const TOMB: u64 = u64::MAX - 1;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SlotIndex {
     table: Vec<u64>,
     len: usize,
+    tombs: usize,
 }
 
+/// Consecutive PGs that share a block of this many (and a shard) have consecutive homes.
+const RUN: u64 = 8;
+
+/// The hash of a `pg << 8 | shard` key: the block `pg / 8` and the shard are mixed (so
+/// blocks land anywhere and no key pattern piles onto one home), the PG's place in its
+/// block is kept as the low bits. Eight consecutive PGs of a shard thus share one cache
+/// line of buckets: a plan pushed in PG order (as movement plans are) takes one miss per
+/// eight pushes in a table of tens of megabytes instead of one per push, while a run of
+/// eight adds at most eight to a probe in the worst case.
 #[inline]
 fn hash32(key: u64) -> u32 {
-    crate::hash::mix64(key ^ 0x5bd1_e995) as u32
+    let (pg, shard) = (key >> 8, key & 0xff);
+    let block = ((pg / RUN) << 8) | shard;
+    (crate::hash::mix64(block ^ 0x5bd1_e995) as u32 & !(RUN as u32 - 1)) | (pg % RUN) as u32
 }
 
 #[inline]
@@ -29,9 +44,63 @@ impl SlotIndex {
         self.table.capacity() * 8
     }
 
+    #[cfg(test)]
     pub(crate) fn find(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Option<u32> {
+        self.probe(key, key_of).ok()
+    }
+
+    /// Looks `key` up: `Ok(slot)` when present, otherwise `Err(bucket)`, the free bucket
+    /// (the first tombstone on the way, or the empty one that ended the probe) where
+    /// [`SlotIndex::insert_at`] puts it as long as the table has not changed since
+    /// (`usize::MAX` for an empty table). One probe serves both the supersede check and the
+    /// insertion of a push.
+    #[inline]
+    pub(crate) fn probe(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Result<u32, usize> {
         if self.table.is_empty() {
-            return None;
+            return Err(usize::MAX);
+        }
+        let mask = self.table.len() - 1;
+        let h = hash32(key);
+        let mut i = h as usize & mask;
+        let mut free = usize::MAX;
+        loop {
+            let e = self.table[i];
+            if e == EMPTY {
+                return Err(if free == usize::MAX { i } else { free });
+            }
+            if e == TOMB {
+                if free == usize::MAX {
+                    free = i;
+                }
+            } else if (e >> 32) as u32 == h && key_of(e as u32) == key {
+                return Ok(e as u32);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Inserts a key known to be absent at the bucket [`SlotIndex::probe`] returned, when
+    /// the table has not changed since and need not grow; anywhere else it probes again.
+    #[inline]
+    pub(crate) fn insert_at(&mut self, key: u64, slot: u32, bucket: Option<usize>) {
+        match bucket.and_then(|b| self.table.get(b).map(|&e| (b, e))) {
+            Some((b, TOMB)) => {
+                self.table[b] = entry(hash32(key), slot);
+                self.tombs -= 1;
+                self.len += 1;
+            }
+            Some((b, EMPTY)) if (self.len + self.tombs + 1) * 4 <= self.table.len() * 3 => {
+                self.table[b] = entry(hash32(key), slot);
+                self.len += 1;
+            }
+            _ => self.insert(key, slot),
+        }
+    }
+
+    /// Inserts a key known to be absent.
+    pub(crate) fn insert(&mut self, key: u64, slot: u32) {
+        if (self.len + self.tombs + 1) * 4 > self.table.len() * 3 {
+            self.rebuild();
         }
         let mask = self.table.len() - 1;
         let h = hash32(key);
@@ -39,41 +108,35 @@ impl SlotIndex {
         loop {
             let e = self.table[i];
             if e == EMPTY {
-                return None;
+                break;
             }
-            if (e >> 32) as u32 == h && key_of(e as u32) == key {
-                return Some(e as u32);
+            if e == TOMB {
+                self.tombs -= 1;
+                break;
             }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// Inserts a key known to be absent.
-    pub(crate) fn insert(&mut self, key: u64, slot: u32) {
-        if (self.len + 1) * 4 > self.table.len() * 3 {
-            self.grow();
-        }
-        let mask = self.table.len() - 1;
-        let h = hash32(key);
-        let mut i = h as usize & mask;
-        while self.table[i] != EMPTY {
             i = (i + 1) & mask;
         }
         self.table[i] = entry(h, slot);
         self.len += 1;
     }
 
-    fn grow(&mut self) {
-        let n = (self.table.len() * 2).max(16);
+    /// Re-lays the table without tombstones: twice the size when the live entries alone
+    /// pass 5/8 of it (so that a table full of tombstones is cleaned, not doubled, and
+    /// the size at a given number of live keys is what plain doubling at 3/4 gives or at
+    /// most one step more), the same size otherwise.
+    fn rebuild(&mut self) {
+        let cap = self.table.len();
+        let n = if (self.len + 1) * 8 > cap * 5 { (cap * 2).max(16) } else { cap };
         let old = std::mem::replace(&mut self.table, vec![EMPTY; n]);
         let mask = n - 1;
-        for e in old.into_iter().filter(|&e| e != EMPTY) {
+        for e in old.into_iter().filter(|&e| e != EMPTY && e != TOMB) {
             let mut i = (e >> 32) as usize & mask;
             while self.table[i] != EMPTY {
                 i = (i + 1) & mask;
             }
             self.table[i] = e;
         }
+        self.tombs = 0;
     }
 
     /// Removes `key`'s entry (which must map to `slot`).
@@ -94,25 +157,22 @@ impl SlotIndex {
             }
             i = (i + 1) & mask;
         }
-        // Backward-shift deletion keeps every remaining key reachable from its home.
-        let mut hole = i;
-        let mut j = (i + 1) & mask;
-        loop {
-            let e = self.table[j];
-            if e == EMPTY {
-                break;
-            }
-            let h = (e >> 32) as usize & mask;
-            // Move e into the hole when its home is not in (hole, j].
-            let between = if hole <= j { h > hole && h <= j } else { h > hole || h <= j };
-            if !between {
-                self.table[hole] = e;
-                hole = j;
-            }
-            j = (j + 1) & mask;
-        }
-        self.table[hole] = EMPTY;
         self.len -= 1;
+        // A tombstone keeps the keys after it reachable without the backward shift's scan
+        // to the end of the cluster (long ones here, since runs of PGs sit together). At
+        // the end of a cluster no tombstone is needed, and the ones before it go too.
+        if self.table[(i + 1) & mask] == EMPTY {
+            self.table[i] = EMPTY;
+            let mut j = i.wrapping_sub(1) & mask;
+            while self.table[j] == TOMB {
+                self.table[j] = EMPTY;
+                self.tombs -= 1;
+                j = j.wrapping_sub(1) & mask;
+            }
+        } else {
+            self.table[i] = TOMB;
+            self.tombs += 1;
+        }
         true
     }
 }
@@ -131,9 +191,14 @@ mod tests {
             let slot = (x % 500) as u32;
             let k = (x >> 32) % 300;
             if keys[slot as usize] == u64::MAX {
-                if idx.find(k, |s| keys[s as usize]).is_none() {
+                if let Err(b) = idx.probe(k, |s| keys[s as usize]) {
                     keys[slot as usize] = k;
-                    idx.insert(k, slot);
+                    // Both ways in: at the probed bucket, and by a fresh probe.
+                    if x & 1 == 0 {
+                        idx.insert_at(k, slot, Some(b));
+                    } else {
+                        idx.insert(k, slot);
+                    }
                 }
             } else {
                 let old = keys[slot as usize];
@@ -146,6 +211,48 @@ mod tests {
         for (s, &k) in keys.iter().enumerate() {
             if k != u64::MAX {
                 assert_eq!(idx.find(k, |s| keys[s as usize]), Some(s as u32));
+            }
+        }
+    }
+
+    /// PGs in order (runs share buckets), a few shards, random removals: tombstones,
+    /// cluster-end clean-up and rebuilds at the same size and doubled.
+    #[test]
+    fn runs_of_pgs_with_churn() {
+        let n = 4000usize;
+        let mut keys: Vec<u64> = vec![u64::MAX; n];
+        let mut idx = SlotIndex::default();
+        let mut next_pg = 0u64;
+        let mut x = 7u64;
+        for round in 0..60_000u32 {
+            x = crate::hash::mix64(x);
+            let slot = (x % n as u64) as usize;
+            if keys[slot] == u64::MAX {
+                let k = (next_pg << 8) | ((x >> 40) % 3);
+                next_pg += 1;
+                match idx.probe(k, |s| keys[s as usize]) {
+                    Ok(_) => panic!("fresh key found"),
+                    Err(b) => {
+                        keys[slot] = k;
+                        idx.insert_at(k, slot as u32, Some(b));
+                    }
+                }
+            } else if round % 3 != 0 {
+                let k = keys[slot];
+                assert!(idx.remove(k, slot as u32));
+                assert!(!idx.remove(k, slot as u32));
+                keys[slot] = u64::MAX;
+            }
+            if round % 5000 == 0 {
+                let live = keys.iter().filter(|&&k| k != u64::MAX).count();
+                assert_eq!(idx.len, live);
+                assert!((idx.len + idx.tombs) * 4 <= idx.table.len() * 3);
+                assert_eq!(idx.table.iter().filter(|&&e| e == TOMB).count(), idx.tombs);
+                for (s, &k) in keys.iter().enumerate() {
+                    if k != u64::MAX {
+                        assert_eq!(idx.find(k, |s| keys[s as usize]), Some(s as u32));
+                    }
+                }
             }
         }
     }

@@ -747,18 +747,28 @@ impl Scheduler {
         // the last time seen).
         let now = Time(self.now.max(now.0));
         let key = pg_key(r.pg, r.shard);
-        let old = self.index.find(key, |s| self.tasks.get(s as usize).map_or(u64::MAX, |t| pg_key(t.pg, t.shard)));
+        let probe = self.index.probe(key, |s| self.tasks.get(s as usize).map_or(u64::MAX, |t| pg_key(t.pg, t.shard)));
+        let old = probe.ok();
         if old.is_none() && self.live >= self.cfg.max_tasks {
             return Err(MigrationError::CapacityExceeded { what: "task", cap: self.cfg.max_tasks as u64 });
         }
-        let src_new = self.throttle.node(r.from_node).is_none();
-        let dst_new = self.throttle.node(r.to_node).is_none() && r.to_node != r.from_node;
+        // One lookup per node: the refs found here are used below unless a node is new.
+        let sr = self.throttle.node(r.from_node);
+        let dr = if r.to_node == r.from_node { sr } else { self.throttle.node(r.to_node) };
+        let src_new = sr.is_none();
+        let dst_new = dr.is_none() && r.to_node != r.from_node;
         if (src_new as usize + dst_new as usize) + self.throttle.node_count() > self.cfg.throttle.max_nodes as usize {
             return Err(MigrationError::CapacityExceeded { what: "node", cap: self.cfg.throttle.max_nodes as u64 });
         }
         self.now = now.0;
-        let s = self.node_ref(r.from_node, now)?;
-        let d = self.node_ref(r.to_node, now)?;
+        let s = match sr {
+            Some(s) => s,
+            None => self.node_ref(r.from_node, now)?,
+        };
+        let d = match dr {
+            Some(d) => d,
+            None => self.node_ref(r.to_node, now)?,
+        };
         let pair = self.pair_for(s.0, d.0);
         // Count the new task on its pair first, so that superseding the last task of the
         // same pair does not free it.
@@ -768,12 +778,13 @@ impl Scheduler {
             // Supersede: remove the old task, then report it once the new id is known.
             let oid = self.id_of(o);
             self.finish(o, now);
-            let id = self.insert_task(&r, pair, now);
+            let id = self.insert_task(&r, pair, now, None);
             self.emit(Event::Superseded { id: oid, by: id });
             self.totals[3] += 1;
             return Ok(id);
         }
-        Ok(self.insert_task(&r, pair, now))
+        // Nothing touched the index since the probe: its empty bucket is still the place.
+        Ok(self.insert_task(&r, pair, now, probe.err()))
     }
 
     /// Queues every move of a plan, in order; stops at the first refusal and returns the
@@ -830,7 +841,8 @@ impl Scheduler {
         TaskId((self.tasks[slot as usize].generation as u64) << 32 | slot as u64)
     }
 
-    fn insert_task(&mut self, r: &MoveRequest, pair: u32, now: Time) -> TaskId {
+    #[inline(always)]
+    fn insert_task(&mut self, r: &MoveRequest, pair: u32, now: Time, bucket: Option<usize>) -> TaskId {
         let importance = r.importance.unwrap_or_else(|| importance_score(r, now)).min(1000) as u16;
         let mut t = Task {
             bytes: r.bytes,
@@ -864,7 +876,7 @@ impl Scheduler {
             self.tasks.push(t);
             (self.tasks.len() - 1) as u32
         };
-        self.index.insert(pg_key(r.pg, r.shard), slot);
+        self.index.insert_at(pg_key(r.pg, r.shard), slot, bucket);
         if self.heap_pos.len() <= slot as usize {
             self.heap_pos.resize(slot as usize + 1, NO_POS);
         }
@@ -880,6 +892,7 @@ impl Scheduler {
     }
 
     /// Puts a task (state already Queued) into its pair heap and the pair where it belongs.
+    #[inline(always)]
     fn enqueue(&mut self, slot: u32) {
         let key = self.task_key(&self.tasks[slot as usize]);
         let p = self.tasks[slot as usize].pair;
@@ -1111,6 +1124,9 @@ impl Scheduler {
         let t = &self.tasks[slot as usize];
         let state = t.state;
         let pair = t.pair;
+        // The index first: its bucket depends only on the record just read, so its cache
+        // miss overlaps with the heap's instead of waiting behind the sift's branches.
+        self.index.remove(pg_key(t.pg, t.shard), slot);
         match state {
             TaskState::Running => self.stop_running(slot),
             TaskState::Queued => {
@@ -1127,12 +1143,10 @@ impl Scheduler {
         }
         let t = &self.tasks[slot as usize];
         let left = t.bytes - t.done;
-        let key = pg_key(t.pg, t.shard);
         let (s, d) = (self.pairs[pair as usize].src, self.pairs[pair as usize].dst);
         self.bytes_left -= left as u128;
         self.nodes[s as usize].rem_out -= left as u128;
         self.nodes[d as usize].rem_in -= left as u128;
-        self.index.remove(key, slot);
         let pr = &mut self.pairs[pair as usize];
         pr.live -= 1;
         if pr.live == 0 {

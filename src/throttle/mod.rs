@@ -130,7 +130,14 @@ pub struct Throttle {
     global_ceiling: Ceiling,
     nodes: Vec<NodeBuckets>,
     index: IdMap<u32, u32>,
+    /// The same map for host ids below [`SMALL_IDS`] as a plain array (`u32::MAX` = absent),
+    /// grown to the largest such id seen: the scheduler looks up both nodes of every push,
+    /// and an array read costs a few instructions where a hash lookup costs tens.
+    small: Vec<u32>,
 }
+
+/// Host node ids below this are also kept in a direct-indexed array (at most 256 KiB).
+const SMALL_IDS: u32 = 1 << 16;
 
 fn scaled(l: Limit, ppm: u32) -> Limit {
     let r = (l.rate as u128 * ppm as u128 / PPM as u128) as u64;
@@ -142,7 +149,14 @@ impl Throttle {
     pub fn new(cfg: ThrottleConfig, now: Time) -> Result<Throttle, ThrottleError> {
         cfg.load.validate()?;
         let global = Bucket::new(cfg.global, now)?;
-        Ok(Throttle { cfg, global, global_ceiling: Ceiling::default(), nodes: Vec::new(), index: IdMap::default() })
+        Ok(Throttle {
+            cfg,
+            global,
+            global_ceiling: Ceiling::default(),
+            nodes: Vec::new(),
+            index: IdMap::default(),
+            small: Vec::new(),
+        })
     }
 
     /// The configuration.
@@ -163,11 +177,24 @@ impl Throttle {
         let r = NodeRef(self.nodes.len() as u32);
         self.nodes.push(NodeBuckets { id, out: o, inb: i, out_cfg: out, in_cfg: inb, ceiling: Ceiling::default() });
         self.index.insert(id, r.0);
+        if id < SMALL_IDS {
+            if self.small.len() <= id as usize {
+                self.small.resize(id as usize + 1, u32::MAX);
+            }
+            self.small[id as usize] = r.0;
+        }
         Ok(r)
     }
 
     /// The dense index of node `id`.
+    #[inline]
     pub fn node(&self, id: u32) -> Option<NodeRef> {
+        if id < SMALL_IDS {
+            return match self.small.get(id as usize) {
+                Some(&i) if i != u32::MAX => Some(NodeRef(i)),
+                _ => None,
+            };
+        }
         self.index.get(&id).map(|&i| NodeRef(i))
     }
 
@@ -370,6 +397,24 @@ mod tests {
         let a = t.add_node(1, Limit::new(1000, 500), Limit::new(1000, 1000), Time::ZERO).unwrap();
         let b = t.add_node(2, Limit::new(1000, 1000), Limit::new(1000, 200), Time::ZERO).unwrap();
         (t, a, b)
+    }
+
+    #[test]
+    fn node_lookup_small_and_large_ids() {
+        let mut t = Throttle::new(ThrottleConfig::default(), Time::ZERO).unwrap();
+        let ids = [7u32, 0, SMALL_IDS - 1, SMALL_IDS, u32::MAX, 3];
+        for (n, &id) in ids.iter().enumerate() {
+            assert_eq!(t.node(id), None);
+            assert_eq!(t.add_node(id, Limit::new(10, 10), Limit::new(10, 10), Time::ZERO), Ok(NodeRef(n as u32)));
+            assert!(t.add_node(id, Limit::new(10, 10), Limit::new(10, 10), Time::ZERO).is_err());
+        }
+        for (n, &id) in ids.iter().enumerate() {
+            assert_eq!(t.node(id), Some(NodeRef(n as u32)));
+            assert_eq!(t.node_id(NodeRef(n as u32)), Some(id));
+        }
+        for id in [1u32, 2, 6, 8, SMALL_IDS - 2, SMALL_IDS + 1, u32::MAX - 1] {
+            assert_eq!(t.node(id), None);
+        }
     }
 
     #[test]

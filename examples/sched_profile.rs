@@ -1,0 +1,117 @@
+//! Profiling driver for the migration scheduler at 1,000,000 queued tasks, built to be run
+//! under callgrind (deterministic instruction and cache-miss counts) as well as on its own
+//! (wall clock). The same operations as the `scheduler at 1M` criterion group in
+//! `benches/peers/benches/scheduler.rs`: batches of 1,000 pushes (undone by cancels),
+//! re-prioritisations and cancels (undone by pushes); only the measured halves run inside
+//! the `measure_*` functions, so that
+//!
+//! ```text
+//! cargo build --release --example sched_profile
+//! valgrind --tool=callgrind --cache-sim=yes --collect-atstart=no \
+//!     --toggle-collect='sched_profile::measure_*' target/release/examples/sched_profile 50
+//! callgrind_annotate callgrind.out.<pid> | head -40
+//! ```
+//!
+//! counts only the measured operations (divide by `rounds × 1000` per phase).
+
+use std::time::{Duration, Instant};
+use trimtab::migration::{MoveRequest, Scheduler, SchedulerConfig, TaskId};
+use trimtab::Time;
+
+const N: u32 = 1_000_000;
+const BATCH: u32 = 1_000;
+
+fn plan(n: u32) -> impl Iterator<Item = MoveRequest> {
+    (0..n).map(|i| {
+        let h = trimtab::hash::mix64(i as u64);
+        let from = (h % 64) as u32;
+        let to = (from + 1 + ((h >> 8) % 63) as u32) % 64;
+        let mut r = MoveRequest::new(i, 0, (from, 0), (to, 0), 1 << 30);
+        r.priority = 1 + ((h >> 20) % 10) as u8;
+        r
+    })
+}
+
+fn refill(k: usize) -> MoveRequest {
+    let h = trimtab::hash::mix64(k as u64);
+    let from = (h % 64) as u32;
+    let mut r = MoveRequest::new(k as u32, 0, (from, 0), ((from + 1 + ((h >> 8) % 63) as u32) % 64, 0), 1 << 30);
+    r.priority = 1 + ((h >> 20) % 10) as u8;
+    r
+}
+
+#[inline(never)]
+fn measure_push(s: &mut Scheduler, pg: &mut u32, fresh: &mut Vec<TaskId>) -> Duration {
+    let t = Instant::now();
+    for _ in 0..BATCH {
+        let h = trimtab::hash::mix64(*pg as u64);
+        let from = (h % 64) as u32;
+        let mut r = MoveRequest::new(*pg, 0, (from, 0), ((from + 1) % 64, 0), 1 << 30);
+        r.priority = 1 + ((h >> 20) % 10) as u8;
+        fresh.push(s.push(r, Time::ZERO).unwrap());
+        *pg += 1;
+    }
+    t.elapsed()
+}
+
+#[inline(never)]
+fn measure_reprioritize(s: &mut Scheduler, ids: &[TaskId], k: &mut usize) -> Duration {
+    let t = Instant::now();
+    for _ in 0..BATCH {
+        *k = (*k + 7919) % ids.len();
+        s.set_priority(ids[*k], 1 + (*k % 10) as u8, Time::ZERO).unwrap();
+    }
+    t.elapsed()
+}
+
+#[inline(never)]
+fn measure_cancel(s: &mut Scheduler, ids: &[TaskId], k: &mut usize, gone: &mut Vec<usize>) -> Duration {
+    let t = Instant::now();
+    for _ in 0..BATCH {
+        *k = (*k + 7919) % ids.len();
+        s.cancel(ids[*k], Time::ZERO).unwrap();
+        gone.push(*k);
+    }
+    t.elapsed()
+}
+
+fn main() {
+    let rounds: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let cfg = SchedulerConfig { max_tasks: 2_000_000, ..SchedulerConfig::default() };
+    let mut s = Scheduler::new(cfg, Time::ZERO).unwrap();
+    s.reserve_tasks(N as usize + BATCH as usize);
+    let mut ids = s.push_plan(plan(N), Time::ZERO).unwrap();
+    println!("{:.1} bytes per queued task (allocated_bytes)", s.allocated_bytes() as f64 / N as f64);
+
+    let mut pg = 10_000_000u32;
+    let mut fresh = Vec::with_capacity(BATCH as usize);
+    let mut d = Duration::ZERO;
+    for _ in 0..rounds {
+        d += measure_push(&mut s, &mut pg, &mut fresh);
+        for id in fresh.drain(..) {
+            s.cancel(id, Time::ZERO).unwrap();
+        }
+        while s.poll_event().is_some() {}
+    }
+    let ops = (rounds * BATCH) as f64;
+    println!("push          {:7.1} ns", d.as_nanos() as f64 / ops);
+
+    let mut k = 0usize;
+    let mut d = Duration::ZERO;
+    for _ in 0..rounds {
+        d += measure_reprioritize(&mut s, &ids, &mut k);
+    }
+    println!("re-prioritize {:7.1} ns", d.as_nanos() as f64 / ops);
+
+    let mut gone = Vec::with_capacity(BATCH as usize);
+    let mut d = Duration::ZERO;
+    for _ in 0..rounds {
+        d += measure_cancel(&mut s, &ids, &mut k, &mut gone);
+        for k in gone.drain(..) {
+            ids[k] = s.push(refill(k), Time::ZERO).unwrap();
+        }
+        while s.poll_event().is_some() {}
+    }
+    println!("cancel        {:7.1} ns", d.as_nanos() as f64 / ops);
+    s.check_invariants().unwrap();
+}
