@@ -132,8 +132,25 @@ fn simulate_prints_every_step() {
     assert_eq!(code, 0, "{err}");
     let v = json(&out);
     let steps: Vec<&str> = v.as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["initial placement", "balancer", "rack added", "host removed", "device failed"]);
-    for s in v.as_array().unwrap().iter().skip(2) {
+    assert_eq!(
+        steps,
+        [
+            "initial placement",
+            "balancer",
+            "rack added",
+            "host removed",
+            "device failed",
+            "host failed",
+            "network split"
+        ]
+    );
+    let failed = &v[5]["detection"];
+    assert!(failed["dead_after_s"].as_f64().unwrap() <= 10.0 && failed["false_deaths"] == 0, "{failed}");
+    let split = &v[6]["split"];
+    let modes: Vec<&str> = split["components"].as_array().unwrap().iter().map(|c| c[1].as_str().unwrap()).collect();
+    assert_eq!(modes.iter().filter(|m| **m == "serving").count(), 1, "{split}");
+    assert!(split["recovered_nodes"].as_u64().unwrap() > 0, "{split}");
+    for s in v.as_array().unwrap().iter().skip(2).take(4) {
         assert!(s["over_optimal"].as_f64().unwrap() <= 1.10, "{s}");
         let m = &s["migration"];
         assert!(m["tasks"].as_u64().unwrap() > 0, "{s}");

@@ -8,6 +8,7 @@ mod mapfile;
 mod migrate;
 mod place;
 mod simulate;
+mod story_health;
 mod units;
 
 use clap::{Parser, Subcommand};

@@ -6,7 +6,9 @@
 //! moved fraction beside the optimum (and beside what plain rehashing, CRUSH-style, moves).
 //! After each map change the movement plan runs through the migration scheduler under the
 //! throttle in simulated time (8 GiB PGs, 1 GiB/s per host each way, 4 moves per host),
-//! with a progress bar on a terminal and plain lines otherwise.
+//! with a progress bar on a terminal and plain lines otherwise. Then a host crashes (the
+//! failure detector declares it dead; its shards are rebuilt) and zone 2 is cut off from the
+//! others and healed (the partition detector picks the serving side and reports recovery).
 
 use crate::migrate::node_ids;
 use crate::place::balance_fully;
@@ -156,6 +158,27 @@ struct Row {
     rehash_over_optimal: Option<f64>,
     ms: f64,
     migration: Option<Migration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detection: Option<Detection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split: Option<SplitRow>,
+}
+
+/// How the failure detector saw the crashed host.
+#[derive(Serialize, Clone, Copy)]
+struct Detection {
+    suspected_after_s: f64,
+    dead_after_s: f64,
+    false_deaths: u64,
+}
+
+/// What the partition detector decided while a zone was cut off.
+#[derive(Serialize, Clone)]
+struct SplitRow {
+    /// (members, mode, leader) per component during the split.
+    components: Vec<(usize, String, Option<u64>)>,
+    recovered_nodes: usize,
+    longest_out_s: f64,
 }
 
 fn row(step: &str, r: &PlacementReport, moved: f64, optimal: f64, rehash: Option<f64>, ms: f64) -> Row {
@@ -174,6 +197,8 @@ fn row(step: &str, r: &PlacementReport, moved: f64, optimal: f64, rehash: Option
         rehash_over_optimal: rehash,
         ms,
         migration: None,
+        detection: None,
+        split: None,
     }
 }
 
@@ -253,6 +278,41 @@ pub fn run(a: Args) -> Result<(), String> {
     t3.mark_out(dev).map_err(e)?;
     rows.push(change("device failed", &mut p, &rule, a.pgs, &t2, &t3, &mig)?);
 
+    // A host crashes: heartbeats stop, the failure detector declares it dead, its devices
+    // are marked down and out, and its shards are rebuilt from the survivors.
+    let nodes = node_ids(&[&t3]);
+    let victim_host = "host0-3-2";
+    let victim_devices = t3.devices_in("host", victim_host);
+    let victim = *victim_devices.first().and_then(|d| nodes.get(d)).ok_or("no host to fail")?;
+    let mut all_nodes: Vec<u32> = nodes.values().copied().collect();
+    all_nodes.sort_unstable();
+    all_nodes.dedup();
+    let (suspected, dead, false_deaths) = crate::story_health::detect_crash(&all_nodes, victim, 600)?;
+    let mut t4 = t3.clone();
+    for &d in &victim_devices {
+        t4.mark_down(d).map_err(e)?;
+        t4.mark_out(d).map_err(e)?;
+    }
+    let mut r = change("host failed", &mut p, &rule, a.pgs, &t3, &t4, &mig)?;
+    r.detection = Some(Detection { suspected_after_s: suspected, dead_after_s: dead, false_deaths });
+    rows.push(r);
+
+    // Zone 2 is cut off from zones 0 and 1 for five minutes, then the network heals.
+    let island: Vec<u32> = t4
+        .devices()
+        .iter()
+        .filter(|d| d.location[0] == "zone2")
+        .filter_map(|d| nodes.get(&d.id).copied())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let start = Instant::now();
+    let sp = crate::story_health::split(&all_nodes, &island, 60, 360)?;
+    let mut r = row("network split", &p.report(), 0.0, 0.0, None, start.elapsed().as_secs_f64() * 1e3);
+    r.split =
+        Some(SplitRow { components: sp.components, recovered_nodes: sp.recovered, longest_out_s: sp.longest_out_s });
+    rows.push(r);
+
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
         return Ok(());
@@ -282,6 +342,25 @@ pub fn run(a: Args) -> Result<(), String> {
         );
     }
     println!("\nx opt: shards moved (balancer included) over the optimum; rehash: what recomputing the map from scratch (CRUSH-style) would move.");
+    for r in &rows {
+        if let Some(d) = &r.detection {
+            println!(
+                "\n{}: heartbeats from {victim_host} stopped; suspected after {:.1} s, declared dead after {:.1} s ({} false deaths among the others); its devices went down and out and its shards were rebuilt from the survivors.",
+                r.step, d.suspected_after_s, d.dead_after_s, d.false_deaths
+            );
+        }
+        if let Some(sp) = &r.split {
+            println!("\n{}: zone2 ({} hosts) cut off from zones 0 and 1 for 300 s:", r.step, island.len());
+            for (i, (n, mode, leader)) in sp.components.iter().enumerate() {
+                let leader = leader.map_or("none".to_string(), |l| format!("node {l}"));
+                println!("  component {}: {n} hosts, {mode}, leader {leader}", i + 1);
+            }
+            println!(
+                "  healed: {} hosts recovered (out of service for up to {:.0} s) and are to be resynced",
+                sp.recovered_nodes, sp.longest_out_s
+            );
+        }
+    }
     println!(
         "\nmigration of each change ({} per PG, {}/s per host each way, 4 moves per host, 64 MiB chunks):",
         human_bytes(mig.pg_bytes as f64),
