@@ -7,7 +7,7 @@
 
 use parking_lot::Mutex;
 
-use super::{boundary, check_null, fail, fail_with, handle_ref, trimtab_status, write_out};
+use super::{boundary, check_null, fail, fail_with, trimtab_status, try_handle, write_out};
 use crate::health::{
     DetectorConfig, DeviceState, DiskConfig, DiskHealth, DiskReport, FailureDetector, HealthError, NodeEventKind,
     NodeState,
@@ -248,11 +248,7 @@ fn with_detector(
     f: impl FnOnce(&mut FailureDetector) -> trimtab_status,
 ) -> trimtab_status {
     boundary(|| {
-        // SAFETY: the caller's contract on every function below: NULL or a live handle.
-        let h = match unsafe { handle_ref(detector) } {
-            Ok(h) => h,
-            Err(s) => return s,
-        };
+        let h = try_handle!(detector);
         let mut d = h.inner.lock();
         f(&mut d)
     })
@@ -595,11 +591,7 @@ pub unsafe extern "C" fn trimtab_disk_health_free(health: *mut trimtab_disk_heal
 
 fn with_disk(health: *const trimtab_disk_health, f: impl FnOnce(&mut DiskHealth) -> trimtab_status) -> trimtab_status {
     boundary(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = match unsafe { handle_ref(health) } {
-            Ok(h) => h,
-            Err(s) => return s,
-        };
+        let h = try_handle!(health);
         let mut d = h.inner.lock();
         f(&mut d)
     })

@@ -205,6 +205,29 @@ macro_rules! check_null {
 }
 pub(crate) use check_null;
 
+/// `try_handle!(p)`: the handle behind `p`, or return `TRIMTAB_STATUS_NULL_PARAMETER` from
+/// the enclosing closure. Must be used where the exported function's contract promises `p`
+/// is NULL or a live handle of this library.
+macro_rules! try_handle {
+    ($p:expr) => {
+        // SAFETY: the enclosing exported function's contract: NULL or a live handle.
+        $crate::ffi::ffi_try!(unsafe { $crate::ffi::handle_ref($p) })
+    };
+}
+pub(crate) use try_handle;
+
+/// `ffi_try!(r)`: the value of a `Result<T, trimtab_status>`, or return the status from the
+/// enclosing closure (the C ABI's `?`).
+macro_rules! ffi_try {
+    ($r:expr) => {
+        match $r {
+            Ok(v) => v,
+            Err(s) => return s,
+        }
+    };
+}
+pub(crate) use ffi_try;
+
 /// Returns a `&T` for a handle pointer the caller promised is valid, or NULL_PARAMETER.
 ///
 /// # Safety

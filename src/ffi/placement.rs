@@ -6,7 +6,9 @@
 //! `trimtab_plan` is Box-owned and immutable: read it from any thread, free it once.
 
 use super::topology::{trimtab_str, trimtab_topology};
-use super::{boundary, check_null, fail, fail_with, handle_ref, slice_ref, str_ref, trimtab_status, write_out};
+use super::{
+    boundary, check_null, fail, fail_with, ffi_try, slice_ref, str_ref, trimtab_status, try_handle, write_out,
+};
 use crate::placement::{BalancerConfig, Mode, MovementPlan, Placement, Rule, UpdatePolicy};
 use parking_lot::Mutex;
 use std::ffi::c_char;
@@ -156,11 +158,7 @@ pub unsafe extern "C" fn trimtab_placement_new(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(rule, out);
-        // SAFETY: per the contract.
-        let t = match unsafe { handle_ref(t) } {
-            Ok(t) => t,
-            Err(s) => return s,
-        };
+        let t = try_handle!(t);
         // SAFETY: non-NULL, valid (with a readable string) per the contract.
         let rule = match unsafe { rule_from(&*rule) } {
             Ok(r) => r,
@@ -204,11 +202,9 @@ pub unsafe extern "C" fn trimtab_placement_object_to_pg(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(pg_out);
-        // SAFETY: per the contract.
-        let (p, name) = match unsafe { (handle_ref(p), slice_ref(name, len)) } {
-            (Ok(p), Ok(n)) => (p, n),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
+        let p = try_handle!(p);
+        // SAFETY: per the contract: readable for the given length.
+        let name = ffi_try!(unsafe { slice_ref(name, len) });
         let pg = p.inner.lock().object_to_pg(name);
         // SAFETY: checked non-NULL.
         unsafe { write_out(pg_out, pg) };
@@ -233,11 +229,7 @@ pub unsafe extern "C" fn trimtab_placement_pg_devices(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(len_out);
-        // SAFETY: per the contract.
-        let p = match unsafe { handle_ref(p) } {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
+        let p = try_handle!(p);
         let guard = p.inner.lock();
         let row = match guard.pg_devices(pg) {
             Ok(r) => r,
@@ -267,11 +259,8 @@ pub unsafe extern "C" fn trimtab_placement_update(
     plan_out: *mut *mut trimtab_plan,
 ) -> trimtab_status {
     boundary(|| {
-        // SAFETY: per the contract.
-        let (p, t) = match unsafe { (handle_ref(p), handle_ref(t)) } {
-            (Ok(p), Ok(t)) => (p, t),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
+        let p = try_handle!(p);
+        let t = try_handle!(t);
         let policy = match policy {
             TRIMTAB_UPDATE_PIN => UpdatePolicy::Pin,
             TRIMTAB_UPDATE_REHASH => UpdatePolicy::Rehash,
@@ -301,11 +290,8 @@ pub unsafe extern "C" fn trimtab_placement_plan(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(out);
-        // SAFETY: per the contract.
-        let (a, b) = match unsafe { (handle_ref(a), handle_ref(b)) } {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
+        let a = try_handle!(a);
+        let b = try_handle!(b);
         let result = if std::ptr::eq(a, b) {
             let g = a.inner.lock();
             g.plan_to(&g)
@@ -365,11 +351,8 @@ pub unsafe extern "C" fn trimtab_placement_balance(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(config);
-        // SAFETY: per the contract.
-        let (p, t) = match unsafe { (handle_ref(p), handle_ref(t)) } {
-            (Ok(p), Ok(t)) => (p, t),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
+        let p = try_handle!(p);
+        let t = try_handle!(t);
         // SAFETY: non-NULL, valid per the contract.
         let c = unsafe { &*config };
         let cfg = BalancerConfig {
@@ -411,11 +394,9 @@ pub unsafe extern "C" fn trimtab_placement_set_pg_bytes(
     len: usize,
 ) -> trimtab_status {
     boundary(|| {
-        // SAFETY: per the contract.
-        let (p, bytes) = match unsafe { (handle_ref(p), slice_ref(bytes, len)) } {
-            (Ok(p), Ok(b)) => (p, b),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
+        let p = try_handle!(p);
+        // SAFETY: per the contract: readable for the given length.
+        let bytes = ffi_try!(unsafe { slice_ref(bytes, len) });
         match p.inner.lock().set_pg_bytes(bytes.to_vec()) {
             Ok(()) => trimtab_status::Ok,
             Err(e) => fail(e),
@@ -434,11 +415,7 @@ pub unsafe extern "C" fn trimtab_placement_report(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(out);
-        // SAFETY: per the contract.
-        let p = match unsafe { handle_ref(p) } {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
+        let p = try_handle!(p);
         let r = p.inner.lock().report();
         let c = trimtab_placement_stats {
             devices: r.devices,
@@ -470,11 +447,7 @@ pub unsafe extern "C" fn trimtab_placement_snapshot(
     len_out: *mut usize,
 ) -> trimtab_status {
     boundary(|| {
-        // SAFETY: per the contract.
-        let p = match unsafe { handle_ref(p) } {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
+        let p = try_handle!(p);
         let text = p.inner.lock().to_snapshot();
         // SAFETY: per the contract.
         unsafe { super::copy_text(&text, buf, cap, len_out) }
@@ -494,11 +467,9 @@ pub unsafe extern "C" fn trimtab_placement_from_snapshot(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(out);
-        // SAFETY: per the contract.
-        let (text, t) = match unsafe { (str_ref(text, len), handle_ref(t)) } {
-            (Ok(x), Ok(t)) => (x, t),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
+        // SAFETY: per the contract: readable for the given length.
+        let text = ffi_try!(unsafe { str_ref(text, len) });
+        let t = try_handle!(t);
         let topo = t.inner.read();
         match Placement::from_snapshot(text, &topo) {
             Ok(p) => {
@@ -522,11 +493,7 @@ pub unsafe extern "C" fn trimtab_plan_summary_get(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(out);
-        // SAFETY: per the contract.
-        let plan = match unsafe { handle_ref(plan) } {
-            Ok(p) => &p.plan,
-            Err(s) => return s,
-        };
+        let plan = &try_handle!(plan).plan;
         let s = trimtab_plan_summary {
             moves: plan.moves.len(),
             moved_shards: plan.moved_shards,
@@ -555,11 +522,7 @@ pub unsafe extern "C" fn trimtab_plan_moves(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(len_out);
-        // SAFETY: per the contract.
-        let plan = match unsafe { handle_ref(plan) } {
-            Ok(p) => &p.plan,
-            Err(s) => return s,
-        };
+        let plan = &try_handle!(plan).plan;
         let rest = plan.moves.get(first..).unwrap_or(&[]);
         let k = rest.len().min(cap);
         if k > 0 && buf.is_null() {

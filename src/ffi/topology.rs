@@ -5,7 +5,9 @@
 //! reader-writer lock: calls that take `const trimtab_topology *` may run concurrently;
 //! changes are serialised.
 
-use super::{boundary, check_null, fail, fail_with, handle_ref, slice_ref, str_ref, trimtab_status, write_out};
+use super::{
+    boundary, check_null, fail, fail_with, ffi_try, slice_ref, str_ref, trimtab_status, try_handle, write_out,
+};
 use crate::topology::{DeviceSpec, DeviceState, Topology};
 use parking_lot::RwLock;
 use std::ffi::c_char;
@@ -111,11 +113,7 @@ pub unsafe extern "C" fn trimtab_topology_clone(
 ) -> trimtab_status {
     boundary(|| {
         check_null!(out);
-        // SAFETY: per the contract.
-        let t = match unsafe { handle_ref(t) } {
-            Ok(t) => t,
-            Err(s) => return s,
-        };
+        let t = try_handle!(t);
         let copy = t.inner.read().clone();
         boxed(copy, out)
     })
@@ -148,11 +146,9 @@ pub unsafe extern "C" fn trimtab_topology_add_devices(
     len: usize,
 ) -> trimtab_status {
     boundary(|| {
-        // SAFETY: per the contract.
-        let (t, specs) = match unsafe { (handle_ref(t), slice_ref(specs, len)) } {
-            (Ok(t), Ok(s)) => (t, s),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
+        let t = try_handle!(t);
+        // SAFETY: per the contract: readable for the given length.
+        let specs = ffi_try!(unsafe { slice_ref(specs, len) });
         let mut list = Vec::with_capacity(specs.len());
         let mut guard = t.inner.write();
         for s in specs {
@@ -201,11 +197,9 @@ pub unsafe extern "C" fn trimtab_topology_remove_devices(
     len: usize,
 ) -> trimtab_status {
     boundary(|| {
-        // SAFETY: per the contract.
-        let (t, ids) = match unsafe { (handle_ref(t), slice_ref(ids, len)) } {
-            (Ok(t), Ok(s)) => (t, s),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
+        let t = try_handle!(t);
+        // SAFETY: per the contract: readable for the given length.
+        let ids = ffi_try!(unsafe { slice_ref(ids, len) });
         match t.inner.write().remove_devices(ids) {
             Ok(()) => trimtab_status::Ok,
             Err(e) => fail(e),
@@ -220,11 +214,7 @@ pub unsafe extern "C" fn trimtab_topology_remove_devices(
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_topology_set_weight(t: *mut trimtab_topology, id: u32, weight: f64) -> trimtab_status {
     boundary(|| {
-        // SAFETY: per the contract.
-        let t = match unsafe { handle_ref(t) } {
-            Ok(t) => t,
-            Err(s) => return s,
-        };
+        let t = try_handle!(t);
         match t.inner.write().set_weight(id, weight) {
             Ok(()) => trimtab_status::Ok,
             Err(e) => fail(e),
@@ -239,11 +229,7 @@ pub unsafe extern "C" fn trimtab_topology_set_weight(t: *mut trimtab_topology, i
 #[no_mangle]
 pub unsafe extern "C" fn trimtab_topology_set_state(t: *mut trimtab_topology, id: u32, state: u8) -> trimtab_status {
     boundary(|| {
-        // SAFETY: per the contract.
-        let t = match unsafe { handle_ref(t) } {
-            Ok(t) => t,
-            Err(s) => return s,
-        };
+        let t = try_handle!(t);
         let Some(flags) = DeviceState::from_bits(state) else {
             return fail_with(trimtab_status::InvalidArgument, format!("unknown state bits {state:#x}"));
         };
@@ -265,11 +251,7 @@ pub unsafe extern "C" fn trimtab_topology_set_used_bytes(
     used_bytes: u64,
 ) -> trimtab_status {
     boundary(|| {
-        // SAFETY: per the contract.
-        let t = match unsafe { handle_ref(t) } {
-            Ok(t) => t,
-            Err(s) => return s,
-        };
+        let t = try_handle!(t);
         match t.inner.write().set_used_bytes(id, used_bytes) {
             Ok(()) => trimtab_status::Ok,
             Err(e) => fail(e),
@@ -285,15 +267,10 @@ pub unsafe extern "C" fn trimtab_topology_set_used_bytes(
 pub unsafe extern "C" fn trimtab_topology_epoch(t: *const trimtab_topology, out: *mut u64) -> trimtab_status {
     boundary(|| {
         check_null!(out);
-        // SAFETY: per the contract.
-        match unsafe { handle_ref(t) } {
-            Ok(t) => {
-                // SAFETY: checked non-NULL above.
-                unsafe { write_out(out, t.inner.read().epoch()) };
-                trimtab_status::Ok
-            }
-            Err(s) => s,
-        }
+        let t = try_handle!(t);
+        // SAFETY: checked non-NULL above.
+        unsafe { write_out(out, t.inner.read().epoch()) };
+        trimtab_status::Ok
     })
 }
 
@@ -305,15 +282,10 @@ pub unsafe extern "C" fn trimtab_topology_epoch(t: *const trimtab_topology, out:
 pub unsafe extern "C" fn trimtab_topology_device_count(t: *const trimtab_topology, out: *mut usize) -> trimtab_status {
     boundary(|| {
         check_null!(out);
-        // SAFETY: per the contract.
-        match unsafe { handle_ref(t) } {
-            Ok(t) => {
-                // SAFETY: checked non-NULL above.
-                unsafe { write_out(out, t.inner.read().devices().len()) };
-                trimtab_status::Ok
-            }
-            Err(s) => s,
-        }
+        let t = try_handle!(t);
+        // SAFETY: checked non-NULL above.
+        unsafe { write_out(out, t.inner.read().devices().len()) };
+        trimtab_status::Ok
     })
 }
 
@@ -331,11 +303,7 @@ pub unsafe extern "C" fn trimtab_topology_snapshot(
     len_out: *mut usize,
 ) -> trimtab_status {
     boundary(|| {
-        // SAFETY: per the contract.
-        let t = match unsafe { handle_ref(t) } {
-            Ok(t) => t,
-            Err(s) => return s,
-        };
+        let t = try_handle!(t);
         let text = t.inner.read().to_snapshot();
         // SAFETY: per the contract.
         let s = unsafe { super::copy_text(&text, buf, cap, len_out) };
