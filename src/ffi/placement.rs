@@ -362,7 +362,6 @@ pub unsafe extern "C" fn trimtab_placement_balance(
             by_bytes: c.by_bytes,
         };
         let mut guard = p.inner.lock();
-        let before = guard.clone();
         let topo = t.inner.read();
         match guard.balance_round(&topo, &cfg) {
             Ok(round) => {
@@ -370,12 +369,7 @@ pub unsafe extern "C" fn trimtab_placement_balance(
                     // SAFETY: non-NULL, valid per the contract.
                     unsafe { write_out(converged_out, round.converged) };
                 }
-                if !plan_out.is_null() {
-                    match before.plan_to(&guard) {
-                        Ok(plan) => emit_plan(plan, plan_out),
-                        Err(e) => return fail(e),
-                    }
-                }
+                emit_plan(guard.plan_from_moves(&round.moves), plan_out);
                 trimtab_status::Ok
             }
             Err(e) => fail(e),

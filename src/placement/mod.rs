@@ -473,6 +473,33 @@ impl Placement {
         Ok(plan)
     }
 
+    /// The net plan of a sequence of moves applied to this placement's table (by the
+    /// balancer): each shard from where it first was to where it last went, in (PG, shard)
+    /// order; a shard that came back where it started does not move. The map is unchanged,
+    /// so the optimum is 0.
+    pub fn plan_from_moves(&self, moves: &[Move]) -> MovementPlan {
+        let mut net: std::collections::BTreeMap<(u32, u8), (DeviceId, DeviceId)> = std::collections::BTreeMap::new();
+        for m in moves {
+            net.entry((m.pg, m.shard)).and_modify(|e| e.1 = m.to).or_insert((m.from, m.to));
+        }
+        let moves: Vec<Move> = net
+            .into_iter()
+            .filter(|(_, (from, to))| from != to)
+            .map(|((pg, shard), (from, to))| Move { pg, shard, from, to })
+            .collect();
+        let moved_shards = moves.iter().filter(|m| m.to != NO_DEVICE).count() as u64;
+        let total_shards = self.table.iter().filter(|&&d| d != NO_DEVICE).count() as u64;
+        MovementPlan {
+            moves,
+            moved_shards,
+            total_shards,
+            moved_fraction: if total_shards == 0 { 0.0 } else { moved_shards as f64 / total_shards as f64 },
+            optimal_fraction: 0.0,
+            from_epoch: self.epoch,
+            to_epoch: self.epoch,
+        }
+    }
+
     /// The plan that takes `self` to `other` (the same pool on a later map).
     pub fn plan_to(&self, other: &Placement) -> Result<MovementPlan, PlacementError> {
         if self.pg_count != other.pg_count {
@@ -502,14 +529,16 @@ impl Placement {
         config: &BalancerConfig,
         max_rounds: usize,
     ) -> Result<MovementPlan, PlacementError> {
-        let before = self.clone();
+        let mut moves = Vec::new();
         for _ in 0..max_rounds {
             let r = self.balance_round(t, config)?;
-            if r.converged || r.moves.is_empty() {
+            let done = r.converged || r.moves.is_empty();
+            moves.extend(r.moves);
+            if done {
                 break;
             }
         }
-        before.plan_to(self)
+        Ok(self.plan_from_moves(&moves))
     }
 
     /// Statistics of the current placement.
@@ -746,6 +775,17 @@ mod tests {
             }
         }
         h
+    }
+
+    #[test]
+    fn the_balancer_plan_from_its_moves_equals_the_diff_of_the_tables() {
+        let t = regular_cluster(&["rack", "host"], &[4, 4], 4, 4_000_000_000_000).unwrap();
+        let mut p = Placement::compute(&t, &Rule::replicated(3, "rack"), 2000).unwrap();
+        let before = p.clone();
+        let cfg = BalancerConfig { max_moves: 7, ..BalancerConfig::default() };
+        let plan = p.balance(&t, &cfg, 1000).unwrap();
+        assert!(plan.moved_shards > 0);
+        assert_eq!(plan, before.plan_to(&p).unwrap());
     }
 
     /// Pinned placements: if one of these changes, every deployed cluster would reshuffle.
