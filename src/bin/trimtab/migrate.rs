@@ -1,7 +1,7 @@
 //! `trimtab migrate`: the movement plan between two maps, run through the migration
 //! scheduler and the throttle in simulated time.
 
-use crate::place::{compute_plan, PoolFlags};
+use crate::place::{compute_plan, ComputedPlan, PoolFlags};
 use crate::units::parse_bytes;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -63,10 +63,9 @@ pub fn run(a: MigrateArgs) -> Result<(), String> {
     if a.max_moves_per_node == 0 {
         return Err("--max-moves-per-node must be at least 1".into());
     }
-    let (mut before, plan, after) = compute_plan(&a.from, &a.to, &a.pool)?;
+    let ComputedPlan { mut before, plan, from_map, to_map: after } = compute_plan(&a.from, &a.to, &a.pool)?;
     before.set_pg_bytes(vec![pg_bytes; before.pg_count() as usize]).map_err(|e| format!("--pg-bytes: {e}"))?;
-    let before_map = crate::mapfile::load(&a.from)?;
-    let nodes = node_ids(&[&before_map, &after]);
+    let nodes = node_ids(&[&from_map, &after]);
     let reqs = requests_from_plan(&plan, &before, &after, &|d| nodes.get(&d).copied(), PlanTasks::default());
     let cfg = SimConfig {
         node_bandwidth: bandwidth,

@@ -143,9 +143,20 @@ pub fn run_place(a: PlaceArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The plan between two map files, as `plan` computes it: returns the placement before,
-/// the plan, and the map after.
-pub fn compute_plan(from: &str, to: &str, pool: &PoolFlags) -> Result<(Placement, MovementPlan, Topology), String> {
+/// The plan between two map files, as `plan` computes it.
+pub struct ComputedPlan {
+    /// The placement before the change.
+    pub before: Placement,
+    /// The moves.
+    pub plan: MovementPlan,
+    /// The map before.
+    pub from_map: Topology,
+    /// The map after.
+    pub to_map: Topology,
+}
+
+/// The plan between two map files, as `plan` computes it.
+pub fn compute_plan(from: &str, to: &str, pool: &PoolFlags) -> Result<ComputedPlan, String> {
     let ta = mapfile::load(from)?;
     let tb = mapfile::load(to)?;
     let rule = pool.rule(&ta)?;
@@ -159,16 +170,16 @@ pub fn compute_plan(from: &str, to: &str, pool: &PoolFlags) -> Result<(Placement
         cur.update(&tb, UpdatePolicy::Pin).map_err(|e| format!("{to}: {e}"))?;
         balance_fully(&mut cur, &tb)?;
         let plan = start.plan_to(&cur).map_err(|e| e.to_string())?;
-        Ok((start, plan, tb))
+        Ok(ComputedPlan { before: start, plan, from_map: ta, to_map: tb })
     } else {
         let pb = Placement::compute(&tb, &rule, pool.pgs).map_err(|e| format!("{to}: {e}"))?;
         let plan = pa.plan_to(&pb).map_err(|e| e.to_string())?;
-        Ok((pa, plan, tb))
+        Ok(ComputedPlan { before: pa, plan, from_map: ta, to_map: tb })
     }
 }
 
 pub fn run_plan(a: PlanArgs) -> Result<(), String> {
-    let (_, plan, _) = compute_plan(&a.from, &a.to, &a.pool)?;
+    let plan = compute_plan(&a.from, &a.to, &a.pool)?.plan;
     if a.pool.json {
         let v = json!({
             "moved_shards": plan.moved_shards,
