@@ -278,6 +278,194 @@ impl<K: Ord + Copy> IndexedHeap<K> {
     }
 }
 
+/// One entry of a [`LazyHeap`]: ordered by key, then slot and tag (a total order, so the
+/// top is one definite entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Entry {
+    pub(crate) key: u64,
+    pub(crate) slot: u32,
+    pub(crate) tag: u32,
+}
+
+/// A min-heap with lazy removal and no position index: the owner keeps, per slot, the tag
+/// of its one valid entry; removing or re-keying an entry only changes that tag, and the
+/// entries left behind (*stale*) are dropped when they reach the top or when they pass a
+/// third of the heap ([`LazyHeap::maybe_compact`]). Sifts move 16-byte entries and write
+/// nothing else, where a position-indexed heap writes each moved id's position (a cache
+/// miss each at a million entries).
+///
+/// The owner keeps the top valid: after any change that can make the top stale it calls
+/// [`LazyHeap::clean_top`], so [`LazyHeap::peek`] always shows a valid entry.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LazyHeap {
+    v: Vec<Entry>,
+    stale: u32,
+}
+
+impl LazyHeap {
+    /// Entries, valid and stale.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.v.len()
+    }
+
+    /// Valid entries.
+    #[inline]
+    pub(crate) fn live(&self) -> usize {
+        self.v.len() - self.stale as usize
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.v.is_empty()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.v.capacity()
+    }
+
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<Entry> {
+        self.v.first().copied()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.v.iter()
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, e: Entry) {
+        let mut pos = self.v.len();
+        self.v.push(e);
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            let p = self.v[parent];
+            if e >= p {
+                break;
+            }
+            self.v[pos] = p;
+            pos = parent;
+        }
+        self.v[pos] = e;
+    }
+
+    /// Removes the top entry (valid or not; the caller accounts for it).
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<Entry> {
+        let last = self.v.pop()?;
+        let Some(&top) = self.v.first() else {
+            return Some(last);
+        };
+        // Floyd's pop: walk the hole to the bottom along the smaller children, then sift
+        // the former last entry up from there (it usually stays near the bottom).
+        let n = self.v.len();
+        let mut pos = 0;
+        loop {
+            let l = 2 * pos + 1;
+            if l >= n {
+                break;
+            }
+            let c = if l + 1 < n && self.v[l + 1] < self.v[l] { l + 1 } else { l };
+            self.v[pos] = self.v[c];
+            pos = c;
+        }
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            let p = self.v[parent];
+            if last >= p {
+                break;
+            }
+            self.v[pos] = p;
+            pos = parent;
+        }
+        self.v[pos] = last;
+        Some(top)
+    }
+
+    /// Gives the top entry a larger key and sifts it down to its place.
+    #[inline]
+    pub(crate) fn raise_top(&mut self, key: u64) {
+        let n = self.v.len();
+        let Some(top) = self.v.first_mut() else {
+            return;
+        };
+        top.key = key;
+        let item = *top;
+        let mut pos = 0;
+        loop {
+            let l = 2 * pos + 1;
+            if l >= n {
+                break;
+            }
+            let c = if l + 1 < n && self.v[l + 1] < self.v[l] { l + 1 } else { l };
+            if self.v[c] >= item {
+                break;
+            }
+            self.v[pos] = self.v[c];
+            pos = c;
+        }
+        self.v[pos] = item;
+    }
+
+    /// Records that one valid entry became stale.
+    #[inline]
+    pub(crate) fn mark_stale(&mut self) {
+        self.stale += 1;
+    }
+
+    /// Pops stale entries off the top until the top is valid or the heap is empty.
+    #[inline]
+    pub(crate) fn clean_top(&mut self, valid: impl Fn(Entry) -> bool) {
+        while let Some(top) = self.peek() {
+            if valid(top) {
+                break;
+            }
+            self.pop();
+            self.stale -= 1;
+        }
+    }
+
+    /// Drops the stale entries once they are more than a third of the heap (so the heap
+    /// stays under 1.5 entries per valid one); the cost, one pass, is paid by the stale
+    /// entries that built up since the last time.
+    #[inline]
+    pub(crate) fn maybe_compact(&mut self, valid: impl Fn(Entry) -> bool) {
+        if self.stale as usize * 2 > self.live() + 32 {
+            self.rebuild(|e| valid(e).then_some(e.key));
+        }
+    }
+
+    /// Keeps the entries for which `f` gives a key, with that key, and re-heapifies.
+    pub(crate) fn rebuild(&mut self, mut f: impl FnMut(Entry) -> Option<u64>) {
+        self.v.retain_mut(|e| match f(*e) {
+            Some(k) => {
+                e.key = k;
+                true
+            }
+            None => false,
+        });
+        self.stale = 0;
+        let n = self.v.len();
+        for i in (0..n / 2).rev() {
+            let item = self.v[i];
+            let mut pos = i;
+            loop {
+                let l = 2 * pos + 1;
+                if l >= n {
+                    break;
+                }
+                let c = if l + 1 < n && self.v[l + 1] < self.v[l] { l + 1 } else { l };
+                if self.v[c] >= item {
+                    break;
+                }
+                self.v[pos] = self.v[c];
+                pos = c;
+            }
+            self.v[pos] = item;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +502,47 @@ mod tests {
         }
         assert_eq!(h.len(), model.len());
         assert!(h.push(5000, (0, 0)).is_none());
+    }
+
+    #[test]
+    fn lazy_heap_matches_a_model() {
+        // Slot -> current tag (0: not in the heap); the model holds the valid entries.
+        let mut tags = vec![0u32; 300];
+        let mut next = 1u32;
+        let mut h = LazyHeap::default();
+        let mut model = std::collections::BTreeSet::new();
+        let mut x = 99u64;
+        for step in 0..40_000u32 {
+            x = crate::hash::mix64(x);
+            let slot = (x % 300) as u32;
+            let key = (x >> 20) % 200;
+            let old = tags[slot as usize];
+            if old != 0 {
+                // Remove or re-key: the old entry goes stale.
+                let e = *model.iter().find(|e: &&Entry| e.slot == slot).unwrap();
+                model.remove(&e);
+                h.mark_stale();
+                tags[slot as usize] = 0;
+            }
+            if old == 0 || step % 3 == 0 {
+                let e = Entry { key, slot, tag: next };
+                tags[slot as usize] = next;
+                next += 1;
+                h.push(e);
+                model.insert(e);
+            }
+            h.clean_top(|e| tags[e.slot as usize] == e.tag);
+            h.maybe_compact(|e| tags[e.slot as usize] == e.tag);
+            assert_eq!(h.live(), model.len());
+            assert_eq!(h.peek(), model.iter().next().copied());
+            assert!(h.len() * 2 <= h.live() * 3 + 34);
+            if step % 11 == 0 {
+                if let Some(e) = h.pop() {
+                    assert!(model.remove(&e));
+                    tags[e.slot as usize] = 0;
+                    h.clean_top(|e| tags[e.slot as usize] == e.tag);
+                }
+            }
+        }
     }
 }

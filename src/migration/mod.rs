@@ -51,6 +51,8 @@ pub use plan::{requests_from_plan, PlanRequests, PlanTasks};
 
 pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
 
+use heap::{Entry, LazyHeap};
+
 use crate::throttle::{IdMap, Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
 use crate::time::{Time, NANOS_PER_SEC};
 use index::SlotIndex;
@@ -484,8 +486,8 @@ const FLAG_STARTED: u8 = 1;
 const FLAG_IMPORTANCE_SET: u8 = 2;
 const FLAG_DEAD: u8 = 4;
 
-/// One task record. 80 bytes; plus 16 in its pair heap, 4 of heap position and 8–16 in
-/// the (pg, shard) index.
+/// One task record. 80 bytes; plus 16 in its pair heap (24 at most, counting stale
+/// entries), 4 of tag and 8–16 in the (pg, shard) index.
 #[derive(Debug, Clone)]
 struct Task {
     bytes: u64,
@@ -499,8 +501,8 @@ struct Task {
     to_device: u32,
     pair: u32,
     generation: u32,
-    /// Running-list index while running, free-list link while free (the heap position
-    /// lives in `Scheduler::heap_pos`, a dense array that sifts touch instead of records).
+    /// Running-list index while running, free-list link while free (a queued task's heap
+    /// entry is told from its stale copies by `Scheduler::tags`).
     pos: u32,
     importance: u16,
     priority: u8,
@@ -518,7 +520,7 @@ type ReadyKey = (u64, u64, u64);
 struct Pair {
     src: u32,
     dst: u32,
-    heap: HeapVec<u64>,
+    heap: LazyHeap,
     ready_pos: u32,
     parked_on: u32,
     parked_idx: u32,
@@ -580,7 +582,11 @@ pub struct Scheduler {
     cfg: SchedulerConfig,
     throttle: Throttle,
     tasks: Vec<Task>,
-    heap_pos: Vec<u32>,
+    /// Per slot, the tag of the task's valid pair-heap entry; 0 when it is not queued.
+    tags: Vec<u32>,
+    /// The next tag to hand out (never 0; at the wrap every heap drops its stale entries,
+    /// so a tag in a heap is never reused for the same slot while a stale copy remains).
+    next_tag: u32,
     free_head: u32,
     live: u32,
     index: SlotIndex,
@@ -622,7 +628,8 @@ impl Scheduler {
             cfg,
             throttle,
             tasks: Vec::new(),
-            heap_pos: Vec::new(),
+            tags: Vec::new(),
+            next_tag: 1,
             free_head: NO_POS,
             live: 0,
             index: SlotIndex::default(),
@@ -665,7 +672,7 @@ impl Scheduler {
     /// Reserves room for `n` tasks up front (so that pushes never reallocate).
     pub fn reserve_tasks(&mut self, n: usize) {
         self.tasks.reserve(n.saturating_sub(self.tasks.len()));
-        self.heap_pos.reserve(n.saturating_sub(self.heap_pos.len()));
+        self.tags.reserve(n.saturating_sub(self.tags.len()));
     }
 
     fn advance(&mut self, now: Time) -> Time {
@@ -821,8 +828,15 @@ impl Scheduler {
         if let Some(&p) = self.pair_index.get(&k) {
             return p;
         }
-        let pair =
-            Pair { src: s, dst: d, heap: HeapVec::new(), ready_pos: NO_POS, parked_on: NO_POS, parked_idx: 0, live: 0 };
+        let pair = Pair {
+            src: s,
+            dst: d,
+            heap: LazyHeap::default(),
+            ready_pos: NO_POS,
+            parked_on: NO_POS,
+            parked_idx: 0,
+            live: 0,
+        };
         let p = match self.free_pairs.pop() {
             Some(p) => {
                 self.pairs[p as usize] = pair;
@@ -877,8 +891,8 @@ impl Scheduler {
             (self.tasks.len() - 1) as u32
         };
         self.index.insert_at(pg_key(r.pg, r.shard), slot, bucket);
-        if self.heap_pos.len() <= slot as usize {
-            self.heap_pos.resize(slot as usize + 1, NO_POS);
+        if self.tags.len() <= slot as usize {
+            self.tags.resize(slot as usize + 1, 0);
         }
         self.live += 1;
         self.counts[TaskState::Queued as usize] += 1;
@@ -896,14 +910,74 @@ impl Scheduler {
     fn enqueue(&mut self, slot: u32) {
         let key = self.task_key(&self.tasks[slot as usize]);
         let p = self.tasks[slot as usize].pair;
+        let tag = self.new_tag(slot);
+        self.tags[slot as usize] = tag;
+        let e = Entry { key, slot, tag };
         let pair = &mut self.pairs[p as usize];
-        pair.heap.push(key, slot, &mut self.heap_pos);
+        pair.heap.push(e);
         // The ready key changes only when the pair's best task does; its criticality part
         // is refreshed whenever the pair starts a task or wakes, and after a plan.
-        if pair.parked_on == NO_POS && (pair.ready_pos == NO_POS || self.heap_pos[slot as usize] == 0) {
+        if pair.parked_on == NO_POS && (pair.ready_pos == NO_POS || pair.heap.peek() == Some(e)) {
             self.refresh_ready(p);
         }
         self.dirty = true;
+    }
+
+    /// A fresh tag for `slot`'s next heap entry.
+    #[inline]
+    fn new_tag(&mut self, slot: u32) -> u32 {
+        if self.next_tag == 0 {
+            // Wrapped: drop every stale entry, so that no tag left in a heap can come back
+            // for its slot (the valid ones are the slots' current tags, skipped below).
+            let tags = &self.tags;
+            for pr in self.pairs.iter_mut() {
+                pr.heap.rebuild(|e| (tags[e.slot as usize] == e.tag).then_some(e.key));
+            }
+            self.next_tag = 1;
+        }
+        let mut t = self.next_tag;
+        if t == self.tags[slot as usize] {
+            t = t.wrapping_add(1).max(1);
+        }
+        self.next_tag = t.wrapping_add(1);
+        t
+    }
+
+    /// Takes a queued task out of its pair heap (its entry goes stale) and keeps the pair's
+    /// top valid and its place in the ready heap current.
+    fn dequeue(&mut self, slot: u32) {
+        let p = self.tasks[slot as usize].pair;
+        let tag = std::mem::replace(&mut self.tags[slot as usize], 0);
+        let tags = &self.tags;
+        let pair = &mut self.pairs[p as usize];
+        pair.heap.mark_stale();
+        let top = pair.heap.peek().is_some_and(|e| e.slot == slot && e.tag == tag);
+        pair.heap.maybe_compact(|e| tags[e.slot as usize] == e.tag);
+        if top {
+            self.fix_top(p);
+            if self.pairs[p as usize].parked_on == NO_POS {
+                self.refresh_ready(p);
+            }
+        }
+        self.counts[TaskState::Queued as usize] -= 1;
+    }
+
+    /// Makes pair `p`'s top entry valid and exact: stale entries come off, and a valid one
+    /// whose key is older than its task's (a key raised lazily, see
+    /// [`Scheduler::rekey_task`]) goes down to its place with the task's key.
+    fn fix_top(&mut self, p: u32) {
+        while let Some(e) = self.pairs[p as usize].heap.peek() {
+            if self.tags[e.slot as usize] != e.tag {
+                let tags = &self.tags;
+                self.pairs[p as usize].heap.clean_top(|e| tags[e.slot as usize] == e.tag);
+                continue;
+            }
+            let key = self.task_key(&self.tasks[e.slot as usize]);
+            if key == e.key {
+                break;
+            }
+            self.pairs[p as usize].heap.raise_top(key);
+        }
     }
 
     fn crit(&self, s: u32, d: u32) -> u64 {
@@ -927,7 +1001,7 @@ impl Scheduler {
                     self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
                 }
             }
-            Some((k, _)) => {
+            Some(Entry { key: k, .. }) => {
                 let rk = (k >> self.tie_shift, u64::MAX - self.crit(pair.src, pair.dst), k);
                 if pair.ready_pos == NO_POS {
                     self.ready.push(rk, p, &mut PairPos(&mut self.pairs));
@@ -1033,15 +1107,15 @@ impl Scheduler {
             if let Some(n) = blocked_on {
                 self.park(p, n);
                 // The longest-waiting blocked task past the guard gets its nodes reserved.
-                if let Some((_, top)) = self.pairs[p as usize].heap.peek() {
-                    let since = self.tasks[top as usize].queued_at;
+                if let Some(top) = self.pairs[p as usize].heap.peek() {
+                    let since = self.tasks[top.slot as usize].queued_at;
                     if now.0.saturating_sub(since) >= self.cfg.starvation_guard_ns {
                         let older = match self.starving {
                             None => true,
                             Some(q) => self.pairs[q as usize]
                                 .heap
                                 .peek()
-                                .is_none_or(|(_, qt)| self.tasks[qt as usize].queued_at > since),
+                                .is_none_or(|qt| self.tasks[qt.slot as usize].queued_at > since),
                         };
                         if older {
                             self.starving = Some(p);
@@ -1063,9 +1137,11 @@ impl Scheduler {
 
     /// Starts the best task of pair `p` (slots were checked by the caller).
     fn start_top(&mut self, p: u32, now: Time) {
-        let Some((_, slot)) = self.pairs[p as usize].heap.pop(&mut self.heap_pos) else {
+        let Some(Entry { slot, .. }) = self.pairs[p as usize].heap.pop() else {
             return;
         };
+        self.tags[slot as usize] = 0;
+        self.fix_top(p);
         let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
         if self.pairs[p as usize].parked_on == NO_POS {
             self.refresh_ready(p);
@@ -1129,16 +1205,7 @@ impl Scheduler {
         self.index.remove(pg_key(t.pg, t.shard), slot);
         match state {
             TaskState::Running => self.stop_running(slot),
-            TaskState::Queued => {
-                let pos = self.heap_pos[slot as usize];
-                self.pairs[pair as usize].heap.remove_at(pos, &mut self.heap_pos);
-                if self.pairs[pair as usize].parked_on == NO_POS
-                    && (pos == 0 || self.pairs[pair as usize].heap.is_empty())
-                {
-                    self.refresh_ready(pair);
-                }
-                self.counts[TaskState::Queued as usize] -= 1;
-            }
+            TaskState::Queued => self.dequeue(slot),
             TaskState::Backoff => self.counts[TaskState::Backoff as usize] -= 1,
         }
         let t = &self.tasks[slot as usize];
@@ -1160,7 +1227,7 @@ impl Scheduler {
                 self.starving = None;
             }
             self.pair_index.remove(&((s as u64) << 32 | d as u64));
-            self.pairs[pair as usize].heap = HeapVec::new();
+            self.pairs[pair as usize].heap = LazyHeap::default();
             self.free_pairs.push(pair);
         }
         let t = &mut self.tasks[slot as usize];
@@ -1230,8 +1297,9 @@ impl Scheduler {
         }
         let slot = self.slot_of(id)?;
         self.advance(now);
+        let old = self.task_key(&self.tasks[slot as usize]);
         self.tasks[slot as usize].priority = priority;
-        self.rekey_task(slot);
+        self.rekey_task(slot, old);
         Ok(())
     }
 
@@ -1242,40 +1310,47 @@ impl Scheduler {
         }
         let slot = self.slot_of(id)?;
         self.advance(now);
+        let old = self.task_key(&self.tasks[slot as usize]);
         let t = &mut self.tasks[slot as usize];
         t.importance = importance as u16;
         t.flags |= FLAG_IMPORTANCE_SET;
-        self.rekey_task(slot);
+        self.rekey_task(slot, old);
         Ok(())
     }
 
-    fn rekey_task(&mut self, slot: u32) {
+    /// A queued task's key went from `old` to its current one. A smaller key gets a new
+    /// entry (the old one goes stale); a larger one is applied lazily: the entry keeps its
+    /// smaller key, which only makes it surface early, and it is put in its place when it
+    /// reaches the top ([`Scheduler::fix_top`]), so lowering a priority touches no heap.
+    fn rekey_task(&mut self, slot: u32, old: u64) {
         let t = &self.tasks[slot as usize];
         if t.state != TaskState::Queued {
             return;
         }
         let key = self.task_key(t);
-        let (pair, pos) = (t.pair, self.heap_pos[slot as usize]);
-        self.pairs[pair as usize].heap.update_at(pos, key, &mut self.heap_pos);
-        if self.pairs[pair as usize].parked_on == NO_POS && (pos == 0 || self.heap_pos[slot as usize] == 0) {
-            self.refresh_ready(pair);
+        if key < old {
+            self.dequeue(slot);
+            self.counts[TaskState::Queued as usize] += 1;
+            self.enqueue(slot);
+        } else if key > old {
+            let (p, tag) = (t.pair, self.tags[slot as usize]);
+            if self.pairs[p as usize].heap.peek().is_some_and(|e| e.slot == slot && e.tag == tag) {
+                self.fix_top(p);
+                if self.pairs[p as usize].parked_on == NO_POS {
+                    self.refresh_ready(p);
+                }
+                self.dirty = true;
+            }
         }
-        self.dirty = true;
     }
 
     /// Switches the ordering policy; everything queued is re-ordered (O(n)).
     pub fn set_policy(&mut self, policy: Policy) {
         self.cfg.policy = policy;
-        let mut pairs = std::mem::take(&mut self.pairs);
-        for pr in pairs.iter_mut() {
-            let mut h = std::mem::take(&mut pr.heap);
-            let cfg = self.cfg;
-            let keys: Vec<u64> = h.iter().map(|e| task_key(&cfg, &self.tasks[e.1 as usize])).collect();
-            let mut it = keys.into_iter();
-            h.rekey(|_| it.next().unwrap_or(0), &mut self.heap_pos);
-            pr.heap = h;
+        let (cfg, tags, tasks) = (self.cfg, &self.tags, &self.tasks);
+        for pr in self.pairs.iter_mut() {
+            pr.heap.rebuild(|e| (tags[e.slot as usize] == e.tag).then(|| task_key(&cfg, &tasks[e.slot as usize])));
         }
-        self.pairs = pairs;
         let ready: Vec<u32> = self.ready.iter().map(|e| e.1).collect();
         for p in ready {
             self.refresh_ready(p);
@@ -1374,14 +1449,7 @@ impl Scheduler {
         }
         match t.state {
             TaskState::Running => self.stop_running(slot),
-            _ => {
-                let (pair, pos) = (t.pair, self.heap_pos[slot as usize]);
-                self.pairs[pair as usize].heap.remove_at(pos, &mut self.heap_pos);
-                if self.pairs[pair as usize].parked_on == NO_POS {
-                    self.refresh_ready(pair);
-                }
-                self.counts[TaskState::Queued as usize] -= 1;
-            }
+            _ => self.dequeue(slot),
         }
         let t = &mut self.tasks[slot as usize];
         let redo = t.done;
@@ -1604,7 +1672,7 @@ impl Scheduler {
     pub fn allocated_bytes(&self) -> usize {
         self.tasks.capacity() * std::mem::size_of::<Task>()
             + self.index.allocated_bytes()
-            + self.heap_pos.capacity() * 4
+            + self.tags.capacity() * 4
             + self.pairs.iter().map(|p| p.heap.capacity() * 16 + std::mem::size_of::<Pair>()).sum::<usize>()
             + self.ready.capacity() * 32
     }
@@ -1644,6 +1712,12 @@ impl Scheduler {
                 left += (t.bytes - t.done) as u128;
             }
         }
+        for (i, t) in self.tasks.iter().enumerate() {
+            let queued = t.flags & FLAG_DEAD == 0 && t.state == TaskState::Queued;
+            if queued != (self.tags.get(i).copied().unwrap_or(0) != 0) {
+                return Err(format!("slot {i}: tag does not match its state"));
+            }
+        }
         let live = self.tasks.iter().filter(|t| t.flags & FLAG_DEAD == 0).count() as u32;
         if counts != self.counts || live != self.live {
             return Err(format!("state counts {:?} vs {:?}", counts, self.counts));
@@ -1651,7 +1725,24 @@ impl Scheduler {
         if left != self.bytes_left {
             return Err(format!("bytes left {} vs {}", left, self.bytes_left));
         }
-        let queued: usize = self.pairs.iter().map(|p| p.heap.len()).sum();
+        let mut queued = 0usize;
+        for (i, p) in self.pairs.iter().enumerate() {
+            let valid = p.heap.iter().filter(|e| self.tags[e.slot as usize] == e.tag).count();
+            // Every valid entry is its own pair's, with a key at most its task's (raised
+            // lazily), and the top's key is exact.
+            let own = p.heap.iter().all(|e| {
+                let t = &self.tasks[e.slot as usize];
+                self.tags[e.slot as usize] != e.tag || (t.pair == i as u32 && e.key <= self.task_key(t))
+            }) && p.heap.peek().is_none_or(|e| e.key == self.task_key(&self.tasks[e.slot as usize]));
+            if valid != p.heap.live()
+                || !own
+                || p.heap.peek().is_some_and(|e| self.tags[e.slot as usize] != e.tag)
+                || p.heap.len() * 2 > p.heap.live() * 3 + 34
+            {
+                return Err(format!("pair {i}: heap bookkeeping (valid {valid}, live {})", p.heap.live()));
+            }
+            queued += valid;
+        }
         if queued as u64 != self.counts[0] {
             return Err("queued count vs heaps".into());
         }
