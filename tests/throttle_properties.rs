@@ -1,7 +1,8 @@
 //! Throttle invariants as property tests: no bucket ever passes more than its rate over the
 //! elapsed time plus its burst; a refused all-or-nothing check charges nothing; under
 //! saturation a taker gets at least 99% of rate × T for T ≥ 10 s; a reservation goes exactly
-//! (n − balance) / rate later. Also the twin of `fuzz/fuzz_targets/throttle.rs`.
+//! (n − balance) / rate later (on a path, the latest of its three buckets). Also the twin of
+//! `fuzz/fuzz_targets/throttle.rs`.
 
 mod support {
     pub mod throttle_driver;
@@ -9,7 +10,7 @@ mod support {
 
 use proptest::prelude::*;
 use support::throttle_driver::{Driver, Op};
-use trimtab::throttle::{Bucket, Limit, MAX_RATE};
+use trimtab::throttle::{Bucket, Limit, Throttle, ThrottleConfig, MAX_RATE};
 use trimtab::Time;
 
 fn op() -> impl Strategy<Value = Op> {
@@ -65,6 +66,47 @@ proptest! {
         let need = (n as u128).saturating_sub(tokens);
         let wait = (need * 1_000_000_000).div_ceil(rate as u128);
         prop_assert_eq!(go.0 as u128, now.0 as u128 + wait);
+    }
+
+    #[test]
+    fn path_reservation_and_ready_at_are_the_latest_bucket_exactly(
+        rates in (1u64..=MAX_RATE, 1u64..=MAX_RATE, 1u64..=MAX_RATE),
+        bursts in (1u64..1_000_000_000, 1u64..1_000_000_000, 1u64..1_000_000_000),
+        used_permille in 0u64..=1000,
+        n in 0u64..u32::MAX as u64 * 1000,
+        at_s in 0u64..1000,
+    ) {
+        // Global, a's outbound and b's inbound with their own rates and bursts; the same `used`
+        // taken from all three first, so each has its own balance and its own wait.
+        let now = Time::from_secs(at_s);
+        let (rg, ro, ri) = rates;
+        let (bg, bo, bi) = bursts;
+        let cfg = ThrottleConfig { global: Limit::new(rg, bg), ..ThrottleConfig::default() };
+        let mut t = Throttle::new(cfg, now).unwrap();
+        let big = Limit::new(MAX_RATE, 1 << 40);
+        let a = t.add_node(1, Limit::new(ro, bo), big, now).unwrap();
+        let b = t.add_node(2, big, Limit::new(ri, bi), now).unwrap();
+        let least = bg.min(bo).min(bi);
+        let used = least * used_permille / 1000;
+        prop_assert_eq!(t.acquire_up_to(a, b, used, now), Ok(used));
+        let wait = |need: u64, bal: u64, rate: u64| -> u128 {
+            ((need.saturating_sub(bal)) as u128 * 1_000_000_000).div_ceil(rate as u128)
+        };
+        let buckets = [(rg, bg), (ro, bo), (ri, bi)];
+        let ready = buckets.iter().map(|&(r, bu)| wait(n.min(bu), bu - used, r)).max().unwrap();
+        prop_assert_eq!(t.ready_at(a, b, n, now).unwrap().0 as u128, now.0 as u128 + ready);
+        let go = buckets.iter().map(|&(r, bu)| wait(n, bu - used, r)).max().unwrap();
+        let at = t.reserve(a, b, n, now).unwrap();
+        prop_assert_eq!(at.0 as u128, now.0 as u128 + go);
+        // Nothing passes before then (all or nothing: the latest bucket still owes), and by
+        // then no bucket on the path is in debt.
+        if at > now {
+            prop_assert_eq!(t.available(a, b, Time(at.0 - 1)), Ok(0));
+        }
+        prop_assert!(t.available(a, b, at).is_ok());
+        prop_assert!(!t.global_bucket().in_debt());
+        prop_assert!(!t.node_buckets(a).unwrap().0.in_debt());
+        prop_assert!(!t.node_buckets(b).unwrap().1.in_debt());
     }
 
     #[test]
