@@ -353,7 +353,7 @@ impl FixedTimeout {
 
 impl TraceDetector for FixedTimeout {
     fn label(&self) -> String {
-        format!("fixed timeout {:.1} s", self.timeout_ns as f64 / 1e9)
+        format!("fixed timeout {} s", self.timeout_ns as f64 / 1e9)
     }
     fn add_node(&mut self, node: u64, now: Time) {
         self.last.insert(node, (now.as_nanos(), false));
