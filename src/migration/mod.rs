@@ -59,7 +59,7 @@ pub use plan::{requests_from_plan, PlanRequests, PlanTasks};
 
 pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
 
-use heap::{Entry, LazyHeap};
+use heap::{Entry, LazyHeap, ReadyHeap};
 
 use crate::throttle::{IdMap, Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
 use crate::time::{Time, NANOS_PER_SEC};
@@ -485,6 +485,17 @@ fn task_key(cfg: &SchedulerConfig, t: &Task) -> u64 {
     class << CLASS_SHIFT | vt.min(VT_MAX)
 }
 
+/// Microseconds to move `rem` bytes at `rate` bytes per second (at least 1): in 64 bits
+/// whenever they suffice (a 128-bit division is a library call), the same value either way.
+#[inline]
+fn drain_micros(rem: u128, rate: u64) -> u128 {
+    let rate = rate.max(1);
+    match u64::try_from(rem) {
+        Ok(r) if r <= u64::MAX / 1_000_000 => (r * 1_000_000 / rate) as u128,
+        _ => rem.saturating_mul(1_000_000) / rate as u128,
+    }
+}
+
 /// A (pg, shard) key.
 fn pg_key(pg: u32, shard: u8) -> u64 {
     (pg as u64) << 8 | shard as u64
@@ -521,28 +532,29 @@ struct Task {
     flags: u8,
 }
 
-/// Key in the ready heap: (tier of the best task's key, inverted criticality, the key).
-type ReadyKey = (u64, u64, u64);
+/// Key in the ready heap: (tier of the best task's key, inverted criticality, the key),
+/// compared in that order, packed into one `u128`. The tier is the key's bits above the
+/// tie shift, so the key's bits below it are all that the third part adds: tier, inverted
+/// criticality and those low bits take 128 bits exactly, and the packed order is the
+/// tuple's.
+#[inline]
+fn ready_key(k: u64, crit: u64, tie_shift: u32) -> u128 {
+    let tier = (k >> tie_shift) as u128;
+    let low = (k as u128) & ((1u128 << tie_shift) - 1);
+    tier << 64 << tie_shift | ((u64::MAX - crit) as u128) << tie_shift | low
+}
 
 #[derive(Debug, Clone)]
 struct Pair {
     src: u32,
     dst: u32,
     heap: LazyHeap,
-    ready_pos: u32,
+    /// When the task of the heap's top entry was queued (what the starvation guard asks of
+    /// every pair it parks, kept here so that parking reads no task record).
+    top_since: u64,
     parked_on: u32,
     parked_idx: u32,
     live: u32,
-}
-
-struct PairPos<'a>(&'a mut [Pair]);
-impl PosStore for PairPos<'_> {
-    #[inline(always)]
-    fn set_pos(&mut self, id: u32, pos: u32) {
-        if let Some(p) = self.0.get_mut(id as usize) {
-            p.ready_pos = pos;
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -602,7 +614,7 @@ pub struct Scheduler {
     pairs: Vec<Pair>,
     pair_index: IdMap<u64, u32>,
     free_pairs: Vec<u32>,
-    ready: HeapVec<ReadyKey>,
+    ready: ReadyHeap,
     token_wait: Vec<u32>,
     starving: Option<u32>,
     running: Vec<RunEntry>,
@@ -645,7 +657,7 @@ impl Scheduler {
             pairs: Vec::new(),
             pair_index: IdMap::default(),
             free_pairs: Vec::new(),
-            ready: HeapVec::new(),
+            ready: ReadyHeap::default(),
             token_wait: Vec::new(),
             starving: None,
             running: Vec::new(),
@@ -821,7 +833,7 @@ impl Scheduler {
             }
         }
         // Every pair's remaining work changed: refresh the ready order once (O(pairs)).
-        let ready: Vec<u32> = self.ready.iter().map(|e| e.1).collect();
+        let ready = self.ready.ids();
         for p in ready {
             self.refresh_ready(p);
         }
@@ -836,15 +848,8 @@ impl Scheduler {
         if let Some(&p) = self.pair_index.get(&k) {
             return p;
         }
-        let pair = Pair {
-            src: s,
-            dst: d,
-            heap: LazyHeap::default(),
-            ready_pos: NO_POS,
-            parked_on: NO_POS,
-            parked_idx: 0,
-            live: 0,
-        };
+        let pair =
+            Pair { src: s, dst: d, heap: LazyHeap::default(), top_since: 0, parked_on: NO_POS, parked_idx: 0, live: 0 };
         let p = match self.free_pairs.pop() {
             Some(p) => {
                 self.pairs[p as usize] = pair;
@@ -921,11 +926,16 @@ impl Scheduler {
         let tag = self.new_tag(slot);
         self.tags[slot as usize] = tag;
         let e = Entry { key, slot, tag };
+        let since = self.tasks[slot as usize].queued_at;
         let pair = &mut self.pairs[p as usize];
         pair.heap.push(e);
+        let top = pair.heap.peek() == Some(e);
+        if top {
+            pair.top_since = since;
+        }
         // The ready key changes only when the pair's best task does; its criticality part
         // is refreshed whenever the pair starts a task or wakes, and after a plan.
-        if pair.parked_on == NO_POS && (pair.ready_pos == NO_POS || pair.heap.peek() == Some(e)) {
+        if pair.parked_on == NO_POS && (top || !self.ready.contains(p)) {
             self.refresh_ready(p);
         }
         self.dirty = true;
@@ -980,8 +990,10 @@ impl Scheduler {
                 self.pairs[p as usize].heap.clean_top(|e| tags[e.slot as usize] == e.tag);
                 continue;
             }
-            let key = self.task_key(&self.tasks[e.slot as usize]);
+            let t = &self.tasks[e.slot as usize];
+            let key = self.task_key(t);
             if key == e.key {
+                self.pairs[p as usize].top_since = t.queued_at;
                 break;
             }
             self.pairs[p as usize].heap.raise_top(key);
@@ -994,8 +1006,8 @@ impl Scheduler {
         }
         let (so, _) = self.throttle.node_rates(NodeRef(s)).unwrap_or((1, 1));
         let (_, di) = self.throttle.node_rates(NodeRef(d)).unwrap_or((1, 1));
-        let a = self.nodes[s as usize].rem_out.saturating_mul(1_000_000) / so.max(1) as u128;
-        let b = self.nodes[d as usize].rem_in.saturating_mul(1_000_000) / di.max(1) as u128;
+        let a = drain_micros(self.nodes[s as usize].rem_out, so);
+        let b = drain_micros(self.nodes[d as usize].rem_in, di);
         u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX)
     }
 
@@ -1003,29 +1015,20 @@ impl Scheduler {
     fn refresh_ready(&mut self, p: u32) {
         let pair = &self.pairs[p as usize];
         match pair.heap.peek() {
-            None => {
-                if pair.ready_pos != NO_POS {
-                    let pos = pair.ready_pos;
-                    self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
-                }
-            }
+            None => self.ready.remove(p),
             Some(Entry { key: k, .. }) => {
-                let rk = (k >> self.tie_shift, u64::MAX - self.crit(pair.src, pair.dst), k);
-                if pair.ready_pos == NO_POS {
-                    self.ready.push(rk, p, &mut PairPos(&mut self.pairs));
+                let rk = ready_key(k, self.crit(pair.src, pair.dst), self.tie_shift);
+                if self.ready.contains(p) {
+                    self.ready.update(p, rk);
                 } else {
-                    let pos = pair.ready_pos;
-                    self.ready.update_at(pos, rk, &mut PairPos(&mut self.pairs));
+                    self.ready.push(rk, p);
                 }
             }
         }
     }
 
     fn park(&mut self, p: u32, node: u32) {
-        let pos = self.pairs[p as usize].ready_pos;
-        if pos != NO_POS {
-            self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
-        }
+        self.ready.remove(p);
         let list = &mut self.nodes[node as usize].parked;
         self.pairs[p as usize].parked_on = node;
         self.pairs[p as usize].parked_idx = list.len() as u32;
@@ -1115,15 +1118,16 @@ impl Scheduler {
             if let Some(n) = blocked_on {
                 self.park(p, n);
                 // The longest-waiting blocked task past the guard gets its nodes reserved.
-                if let Some(top) = self.pairs[p as usize].heap.peek() {
-                    let since = self.tasks[top.slot as usize].queued_at;
+                let pr = &self.pairs[p as usize];
+                if !pr.heap.is_empty() {
+                    let since = pr.top_since;
                     if now.0.saturating_sub(since) >= self.cfg.starvation_guard_ns {
                         let older = match self.starving {
                             None => true,
-                            Some(q) => self.pairs[q as usize]
-                                .heap
-                                .peek()
-                                .is_none_or(|qt| self.tasks[qt.slot as usize].queued_at > since),
+                            Some(q) => {
+                                let qr = &self.pairs[q as usize];
+                                qr.heap.is_empty() || qr.top_since > since
+                            }
                         };
                         if older {
                             self.starving = Some(p);
@@ -1134,8 +1138,7 @@ impl Scheduler {
             }
             if self.throttle.available(NodeRef(s), NodeRef(d), now).unwrap_or(0) == 0 {
                 // Out of tokens (a reservation is being repaid): look again next tick.
-                let pos = self.pairs[p as usize].ready_pos;
-                self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
+                self.ready.remove(p);
                 self.token_wait.push(p);
                 continue;
             }
@@ -1226,10 +1229,7 @@ impl Scheduler {
         pr.live -= 1;
         if pr.live == 0 {
             self.unpark(pair);
-            let pos = self.pairs[pair as usize].ready_pos;
-            if pos != NO_POS {
-                self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
-            }
+            self.ready.remove(pair);
             self.token_wait.retain(|&x| x != pair);
             if self.starving == Some(pair) {
                 self.starving = None;
@@ -1358,8 +1358,11 @@ impl Scheduler {
         let (cfg, tags, tasks) = (self.cfg, &self.tags, &self.tasks);
         for pr in self.pairs.iter_mut() {
             pr.heap.rebuild(|e| (tags[e.slot as usize] == e.tag).then(|| task_key(&cfg, &tasks[e.slot as usize])));
+            if let Some(e) = pr.heap.peek() {
+                pr.top_since = tasks[e.slot as usize].queued_at;
+            }
         }
-        let ready: Vec<u32> = self.ready.iter().map(|e| e.1).collect();
+        let ready = self.ready.ids();
         for p in ready {
             self.refresh_ready(p);
         }
@@ -1748,6 +1751,14 @@ impl Scheduler {
                 || p.heap.len() * 2 > p.heap.live() * 3 + 34
             {
                 return Err(format!("pair {i}: heap bookkeeping (valid {valid}, live {})", p.heap.live()));
+            }
+            if p.heap.peek() != p.heap.iter().next().copied()
+                || p.heap.peek().is_some_and(|e| self.tasks[e.slot as usize].queued_at != p.top_since)
+            {
+                return Err(format!("pair {i}: cached top out of date"));
+            }
+            if self.ready.contains(i as u32) && (p.heap.is_empty() || p.parked_on != NO_POS) {
+                return Err(format!("pair {i}: ready while empty or parked"));
             }
             queued += valid;
         }
