@@ -507,7 +507,7 @@ const FLAG_DEAD: u8 = 4;
 
 /// One task record: 64 bytes, aligned to a cache line, so that a cancel or a start reads
 /// one line for it; plus 16 in its pair heap (24 at most, counting stale entries), 4 of
-/// tag and 8–16 in the (pg, shard) index. What only a running task has (bytes granted,
+/// tag and 21–43 in the (pg, shard) index (34 at a million tasks). What only a running task has (bytes granted,
 /// the end of its chunk) is in its [`RunEntry`]; a task that is not running has been
 /// granted exactly what it has done.
 #[derive(Debug, Clone)]
