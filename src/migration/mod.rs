@@ -22,8 +22,10 @@
 //! nodes (critical-path first). A pair whose source or target is full is *parked* on that
 //! node and comes back only when that node frees a slot, so a blocked task never holds back
 //! the tasks behind it (no head-of-line blocking) and an admission costs O(log n) per task
-//! started plus O(1) per parked pair re-examined. A tick in which nothing changed does no
-//! admission work at all, so its cost does not depend on the number of queued tasks.
+//! started plus O(log pairs) per parked pair re-examined (one ready-heap removal; each pair
+//! keeps a copy of its heap's top and of that task's queue time, so parking reads no task
+//! record). A tick in which nothing changed does no admission work at all, so its cost
+//! does not depend on the number of queued tasks.
 //!
 //! The pair heaps remove lazily: a queued task's entry carries a tag, a dense per-task array
 //! holds the tag of its one valid entry, and a cancel, a supersede or a re-key only changes
