@@ -2,8 +2,10 @@
 //! under callgrind (deterministic instruction and cache-miss counts) as well as on its own
 //! (wall clock). The same operations as the `scheduler at 1M` criterion group in
 //! `benches/peers/benches/scheduler.rs`: batches of 1,000 pushes (undone by cancels),
-//! re-prioritisations and cancels (undone by pushes); only the measured halves run inside
-//! the `measure_*` functions, so that
+//! re-prioritisations and cancels (undone by pushes), and pops (the running set completes
+//! and a tick starts the next tasks; undone by pushing the completed PGs again, one round
+//! per four of the others); only the measured halves run inside the `measure_*`
+//! functions, so that
 //!
 //! ```text
 //! cargo build --release --example sched_profile
@@ -12,10 +14,11 @@
 //! callgrind_annotate callgrind.out.<pid> | head -40
 //! ```
 //!
-//! counts only the measured operations (divide by `rounds × 1000` per phase).
+//! counts only the measured operations (divide by `rounds × 1000` per phase, and the pops
+//! by the tasks started, printed).
 
 use std::time::{Duration, Instant};
-use trimtab::migration::{MoveRequest, Scheduler, SchedulerConfig, TaskId};
+use trimtab::migration::{Event, MoveRequest, Scheduler, SchedulerConfig, TaskId};
 use trimtab::Time;
 
 const N: u32 = 1_000_000;
@@ -75,6 +78,23 @@ fn measure_cancel(s: &mut Scheduler, ids: &[TaskId], k: &mut usize, gone: &mut V
     t.elapsed()
 }
 
+/// One round of the pop row: every running task completes, a tick a second later admits
+/// the next ones, the host drains. Returns the time and the number of tasks started.
+#[inline(never)]
+fn measure_pop(s: &mut Scheduler, running: &[TaskId], now: Time) -> (Duration, u64) {
+    let t = Instant::now();
+    for &id in running {
+        s.report_complete(id, now).unwrap();
+    }
+    s.tick(now);
+    let mut started = 0;
+    while let Some(e) = s.poll_event() {
+        started += matches!(e, Event::Started { .. }) as u64;
+    }
+    while s.poll_grant().is_some() {}
+    (t.elapsed(), started)
+}
+
 fn main() {
     let rounds: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
     let cfg = SchedulerConfig { max_tasks: 2_000_000, ..SchedulerConfig::default() };
@@ -113,5 +133,24 @@ fn main() {
         while s.poll_event().is_some() {}
     }
     println!("cancel        {:7.1} ns", d.as_nanos() as f64 / ops);
+
+    let mut now = Time::from_secs(1);
+    s.tick(now);
+    while s.poll_event().is_some() {}
+    while s.poll_grant().is_some() {}
+    let (mut d, mut started) = (Duration::ZERO, 0u64);
+    for _ in 0..rounds.div_ceil(4) {
+        let running = s.running_ids();
+        let pgs: Vec<u32> = running.iter().map(|&id| s.task(id).unwrap().pg).collect();
+        now = Time(now.0 + 1_000_000_000);
+        let (dt, n) = measure_pop(&mut s, &running, now);
+        d += dt;
+        started += n;
+        for pg in pgs {
+            ids[pg as usize] = s.push(refill(pg as usize), now).unwrap();
+        }
+        while s.poll_event().is_some() {}
+    }
+    println!("pop           {:7.1} ns per task started ({started} started)", d.as_nanos() as f64 / started as f64);
     s.check_invariants().unwrap();
 }

@@ -278,6 +278,139 @@ impl<K: Ord + Copy> IndexedHeap<K> {
     }
 }
 
+/// The scheduler's ready heap: [`HeapVec`]'s algorithm, step for step (so that pairs with
+/// equal keys come out in the same order), specialised to what admission needs at
+/// thousands of pairs: the key is one `u128` (one compare where a tuple takes three), and
+/// the positions live in a dense array of the heap's own, not in the pairs' records.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReadyHeap {
+    v: Vec<(u128, u32)>,
+    pos: Vec<u32>,
+}
+
+impl ReadyHeap {
+    pub(crate) fn capacity(&self) -> usize {
+        self.v.capacity()
+    }
+
+    /// The smallest entry.
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<(u128, u32)> {
+        self.v.first().copied()
+    }
+
+    /// Whether `id` is in the heap.
+    #[inline]
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        self.pos.get(id as usize).is_some_and(|&p| p != NO_POS)
+    }
+
+    /// The ids in array order.
+    pub(crate) fn ids(&self) -> Vec<u32> {
+        self.v.iter().map(|e| e.1).collect()
+    }
+
+    #[inline(always)]
+    fn set_pos(&mut self, id: u32, pos: u32) {
+        if let Some(p) = self.pos.get_mut(id as usize) {
+            *p = pos;
+        }
+    }
+
+    /// Adds `id` (not in the heap) with `key`.
+    #[inline]
+    pub(crate) fn push(&mut self, key: u128, id: u32) {
+        if self.pos.len() <= id as usize {
+            self.pos.resize(id as usize + 1, NO_POS);
+        }
+        let pos = self.v.len();
+        self.v.push((key, id));
+        self.sift_up(pos);
+    }
+
+    /// Removes `id` if present.
+    #[inline]
+    pub(crate) fn remove(&mut self, id: u32) {
+        let pos = match self.pos.get(id as usize) {
+            Some(&p) if p != NO_POS => p as usize,
+            _ => return,
+        };
+        let last = self.v.len() - 1;
+        self.v.swap(pos, last);
+        let Some(out) = self.v.pop() else {
+            return;
+        };
+        self.set_pos(out.1, NO_POS);
+        if pos < last {
+            let moved = self.v[pos].0;
+            if moved < out.0 {
+                self.sift_up(pos);
+            } else if moved > out.0 {
+                self.sift_down(pos);
+            } else {
+                let m = self.v[pos].1;
+                self.set_pos(m, pos as u32);
+            }
+        }
+    }
+
+    /// Changes the key of `id` (which must be in the heap).
+    #[inline]
+    pub(crate) fn update(&mut self, id: u32, key: u128) {
+        let pos = match self.pos.get(id as usize) {
+            Some(&p) if p != NO_POS => p as usize,
+            _ => return,
+        };
+        let old = self.v[pos].0;
+        self.v[pos].0 = key;
+        if key < old {
+            self.sift_up(pos);
+        } else if key > old {
+            self.sift_down(pos);
+        }
+    }
+
+    #[inline]
+    fn sift_up(&mut self, mut pos: usize) {
+        let item = self.v[pos];
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            let p = self.v[parent];
+            if item.0 >= p.0 {
+                break;
+            }
+            self.v[pos] = p;
+            self.set_pos(p.1, pos as u32);
+            pos = parent;
+        }
+        self.v[pos] = item;
+        self.set_pos(item.1, pos as u32);
+    }
+
+    #[inline]
+    fn sift_down(&mut self, mut pos: usize) {
+        let n = self.v.len();
+        let item = self.v[pos];
+        loop {
+            let l = 2 * pos + 1;
+            if l >= n {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < n && self.v[r].0 < self.v[l].0 { r } else { l };
+            let ce = self.v[c];
+            if ce.0 >= item.0 {
+                break;
+            }
+            self.v[pos] = ce;
+            self.set_pos(ce.1, pos as u32);
+            pos = c;
+        }
+        self.v[pos] = item;
+        self.set_pos(item.1, pos as u32);
+    }
+}
+
 /// One entry of a [`LazyHeap`]: ordered by key, then slot and tag (a total order, so the
 /// top is one definite entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -300,6 +433,9 @@ pub(crate) struct Entry {
 pub(crate) struct LazyHeap {
     v: Vec<Entry>,
     stale: u32,
+    /// A copy of `v[0]`, kept by every change: [`LazyHeap::peek`] reads the owner's cache
+    /// line, not the heap's (a cache miss per look at a million queued tasks).
+    top: Option<Entry>,
 }
 
 impl LazyHeap {
@@ -326,7 +462,7 @@ impl LazyHeap {
 
     #[inline]
     pub(crate) fn peek(&self) -> Option<Entry> {
-        self.v.first().copied()
+        self.top
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
@@ -347,6 +483,9 @@ impl LazyHeap {
             pos = parent;
         }
         self.v[pos] = e;
+        if pos == 0 {
+            self.top = Some(e);
+        }
     }
 
     /// Removes the top entry (valid or not; the caller accounts for it).
@@ -354,6 +493,7 @@ impl LazyHeap {
     pub(crate) fn pop(&mut self) -> Option<Entry> {
         let last = self.v.pop()?;
         let Some(&top) = self.v.first() else {
+            self.top = None;
             return Some(last);
         };
         // Floyd's pop: walk the hole to the bottom along the smaller children, then sift
@@ -379,6 +519,7 @@ impl LazyHeap {
             pos = parent;
         }
         self.v[pos] = last;
+        self.top = self.v.first().copied();
         Some(top)
     }
 
@@ -405,6 +546,7 @@ impl LazyHeap {
             pos = c;
         }
         self.v[pos] = item;
+        self.top = self.v.first().copied();
     }
 
     /// Records that one valid entry became stale.
@@ -463,6 +605,7 @@ impl LazyHeap {
             }
             self.v[pos] = item;
         }
+        self.top = self.v.first().copied();
     }
 }
 

@@ -22,8 +22,10 @@
 //! nodes (critical-path first). A pair whose source or target is full is *parked* on that
 //! node and comes back only when that node frees a slot, so a blocked task never holds back
 //! the tasks behind it (no head-of-line blocking) and an admission costs O(log n) per task
-//! started plus O(1) per parked pair re-examined. A tick in which nothing changed does no
-//! admission work at all, so its cost does not depend on the number of queued tasks.
+//! started plus O(log pairs) per parked pair re-examined (one ready-heap removal; each pair
+//! keeps a copy of its heap's top and of that task's queue time, so parking reads no task
+//! record). A tick in which nothing changed does no admission work at all, so its cost
+//! does not depend on the number of queued tasks.
 //!
 //! The pair heaps remove lazily: a queued task's entry carries a tag, a dense per-task array
 //! holds the tag of its one valid entry, and a cancel, a supersede or a re-key only changes
@@ -59,7 +61,7 @@ pub use plan::{requests_from_plan, PlanRequests, PlanTasks};
 
 pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
 
-use heap::{Entry, LazyHeap};
+use heap::{Entry, LazyHeap, ReadyHeap};
 
 use crate::throttle::{IdMap, Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
 use crate::time::{Time, NANOS_PER_SEC};
@@ -485,6 +487,17 @@ fn task_key(cfg: &SchedulerConfig, t: &Task) -> u64 {
     class << CLASS_SHIFT | vt.min(VT_MAX)
 }
 
+/// Microseconds to move `rem` bytes at `rate` bytes per second (at least 1): in 64 bits
+/// whenever they suffice (a 128-bit division is a library call), the same value either way.
+#[inline]
+fn drain_micros(rem: u128, rate: u64) -> u128 {
+    let rate = rate.max(1);
+    match u64::try_from(rem) {
+        Ok(r) if r <= u64::MAX / 1_000_000 => (r * 1_000_000 / rate) as u128,
+        _ => rem.saturating_mul(1_000_000) / rate as u128,
+    }
+}
+
 /// A (pg, shard) key.
 fn pg_key(pg: u32, shard: u8) -> u64 {
     (pg as u64) << 8 | shard as u64
@@ -494,14 +507,16 @@ const FLAG_STARTED: u8 = 1;
 const FLAG_IMPORTANCE_SET: u8 = 2;
 const FLAG_DEAD: u8 = 4;
 
-/// One task record. 80 bytes; plus 16 in its pair heap (24 at most, counting stale
-/// entries), 4 of tag and 8–16 in the (pg, shard) index.
+/// One task record: 64 bytes, aligned to a cache line, so that a cancel or a start reads
+/// one line for it; plus 16 in its pair heap (24 at most, counting stale entries), 4 of
+/// tag and 21–43 in the (pg, shard) index (34 at a million tasks). What only a running task has (bytes granted,
+/// the end of its chunk) is in its [`RunEntry`]; a task that is not running has been
+/// granted exactly what it has done.
 #[derive(Debug, Clone)]
+#[repr(align(64))]
 struct Task {
     bytes: u64,
     done: u64,
-    granted: u64,
-    chunk_end: u64,
     deadline: u64,
     queued_at: u64,
     pg: u32,
@@ -521,28 +536,29 @@ struct Task {
     flags: u8,
 }
 
-/// Key in the ready heap: (tier of the best task's key, inverted criticality, the key).
-type ReadyKey = (u64, u64, u64);
+/// Key in the ready heap: (tier of the best task's key, inverted criticality, the key),
+/// compared in that order, packed into one `u128`. The tier is the key's bits above the
+/// tie shift, so the key's bits below it are all that the third part adds: tier, inverted
+/// criticality and those low bits take 128 bits exactly, and the packed order is the
+/// tuple's.
+#[inline]
+fn ready_key(k: u64, crit: u64, tie_shift: u32) -> u128 {
+    let tier = (k >> tie_shift) as u128;
+    let low = (k as u128) & ((1u128 << tie_shift) - 1);
+    tier << 64 << tie_shift | ((u64::MAX - crit) as u128) << tie_shift | low
+}
 
 #[derive(Debug, Clone)]
 struct Pair {
     src: u32,
     dst: u32,
     heap: LazyHeap,
-    ready_pos: u32,
+    /// When the task of the heap's top entry was queued (what the starvation guard asks of
+    /// every pair it parks, kept here so that parking reads no task record).
+    top_since: u64,
     parked_on: u32,
     parked_idx: u32,
     live: u32,
-}
-
-struct PairPos<'a>(&'a mut [Pair]);
-impl PosStore for PairPos<'_> {
-    #[inline(always)]
-    fn set_pos(&mut self, id: u32, pos: u32) {
-        if let Some(p) = self.0.get_mut(id as usize) {
-            p.ready_pos = pos;
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -577,11 +593,17 @@ impl NodeState {
     }
 }
 
+/// A running task's entry in the running list.
 #[derive(Debug, Clone, Copy)]
 struct RunEntry {
     slot: u32,
+    /// Bytes granted and not yet drained by [`Scheduler::poll_grant`].
     pending: u64,
     crit: u64,
+    /// Bytes granted in this attempt (at least the task's `done`).
+    granted: u64,
+    /// Where the current chunk ends.
+    chunk_end: u64,
 }
 
 /// The migration scheduler. See the module docs for how it decides.
@@ -602,7 +624,7 @@ pub struct Scheduler {
     pairs: Vec<Pair>,
     pair_index: IdMap<u64, u32>,
     free_pairs: Vec<u32>,
-    ready: HeapVec<ReadyKey>,
+    ready: ReadyHeap,
     token_wait: Vec<u32>,
     starving: Option<u32>,
     running: Vec<RunEntry>,
@@ -645,7 +667,7 @@ impl Scheduler {
             pairs: Vec::new(),
             pair_index: IdMap::default(),
             free_pairs: Vec::new(),
-            ready: HeapVec::new(),
+            ready: ReadyHeap::default(),
             token_wait: Vec::new(),
             starving: None,
             running: Vec::new(),
@@ -821,7 +843,7 @@ impl Scheduler {
             }
         }
         // Every pair's remaining work changed: refresh the ready order once (O(pairs)).
-        let ready: Vec<u32> = self.ready.iter().map(|e| e.1).collect();
+        let ready = self.ready.ids();
         for p in ready {
             self.refresh_ready(p);
         }
@@ -836,15 +858,8 @@ impl Scheduler {
         if let Some(&p) = self.pair_index.get(&k) {
             return p;
         }
-        let pair = Pair {
-            src: s,
-            dst: d,
-            heap: LazyHeap::default(),
-            ready_pos: NO_POS,
-            parked_on: NO_POS,
-            parked_idx: 0,
-            live: 0,
-        };
+        let pair =
+            Pair { src: s, dst: d, heap: LazyHeap::default(), top_since: 0, parked_on: NO_POS, parked_idx: 0, live: 0 };
         let p = match self.free_pairs.pop() {
             Some(p) => {
                 self.pairs[p as usize] = pair;
@@ -869,8 +884,6 @@ impl Scheduler {
         let mut t = Task {
             bytes: r.bytes,
             done: 0,
-            granted: 0,
-            chunk_end: 0,
             deadline: r.deadline.map_or(u64::MAX, |d| d.0),
             queued_at: now.0,
             pg: r.pg,
@@ -921,11 +934,16 @@ impl Scheduler {
         let tag = self.new_tag(slot);
         self.tags[slot as usize] = tag;
         let e = Entry { key, slot, tag };
+        let since = self.tasks[slot as usize].queued_at;
         let pair = &mut self.pairs[p as usize];
         pair.heap.push(e);
+        let top = pair.heap.peek() == Some(e);
+        if top {
+            pair.top_since = since;
+        }
         // The ready key changes only when the pair's best task does; its criticality part
         // is refreshed whenever the pair starts a task or wakes, and after a plan.
-        if pair.parked_on == NO_POS && (pair.ready_pos == NO_POS || pair.heap.peek() == Some(e)) {
+        if pair.parked_on == NO_POS && (top || !self.ready.contains(p)) {
             self.refresh_ready(p);
         }
         self.dirty = true;
@@ -980,8 +998,10 @@ impl Scheduler {
                 self.pairs[p as usize].heap.clean_top(|e| tags[e.slot as usize] == e.tag);
                 continue;
             }
-            let key = self.task_key(&self.tasks[e.slot as usize]);
+            let t = &self.tasks[e.slot as usize];
+            let key = self.task_key(t);
             if key == e.key {
+                self.pairs[p as usize].top_since = t.queued_at;
                 break;
             }
             self.pairs[p as usize].heap.raise_top(key);
@@ -994,8 +1014,8 @@ impl Scheduler {
         }
         let (so, _) = self.throttle.node_rates(NodeRef(s)).unwrap_or((1, 1));
         let (_, di) = self.throttle.node_rates(NodeRef(d)).unwrap_or((1, 1));
-        let a = self.nodes[s as usize].rem_out.saturating_mul(1_000_000) / so.max(1) as u128;
-        let b = self.nodes[d as usize].rem_in.saturating_mul(1_000_000) / di.max(1) as u128;
+        let a = drain_micros(self.nodes[s as usize].rem_out, so);
+        let b = drain_micros(self.nodes[d as usize].rem_in, di);
         u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX)
     }
 
@@ -1003,29 +1023,20 @@ impl Scheduler {
     fn refresh_ready(&mut self, p: u32) {
         let pair = &self.pairs[p as usize];
         match pair.heap.peek() {
-            None => {
-                if pair.ready_pos != NO_POS {
-                    let pos = pair.ready_pos;
-                    self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
-                }
-            }
+            None => self.ready.remove(p),
             Some(Entry { key: k, .. }) => {
-                let rk = (k >> self.tie_shift, u64::MAX - self.crit(pair.src, pair.dst), k);
-                if pair.ready_pos == NO_POS {
-                    self.ready.push(rk, p, &mut PairPos(&mut self.pairs));
+                let rk = ready_key(k, self.crit(pair.src, pair.dst), self.tie_shift);
+                if self.ready.contains(p) {
+                    self.ready.update(p, rk);
                 } else {
-                    let pos = pair.ready_pos;
-                    self.ready.update_at(pos, rk, &mut PairPos(&mut self.pairs));
+                    self.ready.push(rk, p);
                 }
             }
         }
     }
 
     fn park(&mut self, p: u32, node: u32) {
-        let pos = self.pairs[p as usize].ready_pos;
-        if pos != NO_POS {
-            self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
-        }
+        self.ready.remove(p);
         let list = &mut self.nodes[node as usize].parked;
         self.pairs[p as usize].parked_on = node;
         self.pairs[p as usize].parked_idx = list.len() as u32;
@@ -1115,15 +1126,16 @@ impl Scheduler {
             if let Some(n) = blocked_on {
                 self.park(p, n);
                 // The longest-waiting blocked task past the guard gets its nodes reserved.
-                if let Some(top) = self.pairs[p as usize].heap.peek() {
-                    let since = self.tasks[top.slot as usize].queued_at;
+                let pr = &self.pairs[p as usize];
+                if !pr.heap.is_empty() {
+                    let since = pr.top_since;
                     if now.0.saturating_sub(since) >= self.cfg.starvation_guard_ns {
                         let older = match self.starving {
                             None => true,
-                            Some(q) => self.pairs[q as usize]
-                                .heap
-                                .peek()
-                                .is_none_or(|qt| self.tasks[qt.slot as usize].queued_at > since),
+                            Some(q) => {
+                                let qr = &self.pairs[q as usize];
+                                qr.heap.is_empty() || qr.top_since > since
+                            }
                         };
                         if older {
                             self.starving = Some(p);
@@ -1134,8 +1146,7 @@ impl Scheduler {
             }
             if self.throttle.available(NodeRef(s), NodeRef(d), now).unwrap_or(0) == 0 {
                 // Out of tokens (a reservation is being repaid): look again next tick.
-                let pos = self.pairs[p as usize].ready_pos;
-                self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
+                self.ready.remove(p);
                 self.token_wait.push(p);
                 continue;
             }
@@ -1161,11 +1172,11 @@ impl Scheduler {
         let chunk = self.cfg.chunk_bytes;
         let t = &mut self.tasks[slot as usize];
         t.state = TaskState::Running;
-        t.chunk_end = t.bytes.min(t.granted.saturating_add(chunk));
+        let chunk_end = t.bytes.min(t.done.saturating_add(chunk));
         t.pos = self.running.len() as u32;
         let first = t.flags & FLAG_STARTED == 0;
         t.flags |= FLAG_STARTED;
-        self.running.push(RunEntry { slot, pending: 0, crit });
+        self.running.push(RunEntry { slot, pending: 0, crit, granted: t.done, chunk_end });
         self.counts[TaskState::Queued as usize] -= 1;
         self.counts[TaskState::Running as usize] += 1;
         let _ = now;
@@ -1180,7 +1191,7 @@ impl Scheduler {
         let idx = t.pos as usize;
         let p = &self.pairs[t.pair as usize];
         let (s, d) = (p.src, p.dst);
-        let unused = t.granted - t.done;
+        let unused = self.running.get(idx).map_or(0, |e| e.granted.saturating_sub(t.done));
         if unused > 0 {
             let _ = self.throttle.refund(NodeRef(s), NodeRef(d), unused);
         }
@@ -1189,8 +1200,6 @@ impl Scheduler {
             self.tasks[e.slot as usize].pos = idx as u32;
         }
         self.tasks[slot as usize].pos = NO_POS;
-        let t = &mut self.tasks[slot as usize];
-        t.granted = t.done;
         let ns = &mut self.nodes[s as usize];
         ns.out_running -= 1;
         let nd = &mut self.nodes[d as usize];
@@ -1226,10 +1235,7 @@ impl Scheduler {
         pr.live -= 1;
         if pr.live == 0 {
             self.unpark(pair);
-            let pos = self.pairs[pair as usize].ready_pos;
-            if pos != NO_POS {
-                self.ready.remove_at(pos, &mut PairPos(&mut self.pairs));
-            }
+            self.ready.remove(pair);
             self.token_wait.retain(|&x| x != pair);
             if self.starving == Some(pair) {
                 self.starving = None;
@@ -1272,7 +1278,7 @@ impl Scheduler {
             to_node: self.nodes[p.dst as usize].id,
             bytes: t.bytes,
             done: t.done,
-            granted: t.granted,
+            granted: self.granted(t),
             kind: t.kind,
             priority: t.priority,
             importance: t.importance as u32,
@@ -1285,7 +1291,15 @@ impl Scheduler {
     /// (bytes done, bytes granted, total bytes) of a live task.
     pub fn progress(&self, id: TaskId) -> Result<(u64, u64, u64), MigrationError> {
         let t = &self.tasks[self.slot_of(id)? as usize];
-        Ok((t.done, t.granted, t.bytes))
+        Ok((t.done, self.granted(t), t.bytes))
+    }
+
+    /// Bytes granted to a live task in this attempt.
+    fn granted(&self, t: &Task) -> u64 {
+        match self.running.get(t.pos as usize) {
+            Some(e) if t.state == TaskState::Running => e.granted,
+            _ => t.done,
+        }
     }
 
     /// Cancels a task in any state; its slots and unused tokens come back.
@@ -1358,8 +1372,11 @@ impl Scheduler {
         let (cfg, tags, tasks) = (self.cfg, &self.tags, &self.tasks);
         for pr in self.pairs.iter_mut() {
             pr.heap.rebuild(|e| (tags[e.slot as usize] == e.tag).then(|| task_key(&cfg, &tasks[e.slot as usize])));
+            if let Some(e) = pr.heap.peek() {
+                pr.top_since = tasks[e.slot as usize].queued_at;
+            }
         }
-        let ready: Vec<u32> = self.ready.iter().map(|e| e.1).collect();
+        let ready = self.ready.ids();
         for p in ready {
             self.refresh_ready(p);
         }
@@ -1380,13 +1397,15 @@ impl Scheduler {
         if t.state != TaskState::Running {
             return Err(MigrationError::NotRunning(id.0));
         }
-        if done < t.done || done > t.granted {
-            return Err(MigrationError::InvalidProgress { id: id.0, done, limit: t.granted });
+        let (granted, chunk_end) =
+            self.running.get(t.pos as usize).map_or((t.done, t.done), |e| (e.granted, e.chunk_end));
+        if done < t.done || done > granted {
+            return Err(MigrationError::InvalidProgress { id: id.0, done, limit: granted });
         }
         let now = self.advance(now);
         let t = &self.tasks[slot as usize];
         let delta = done - t.done;
-        let (pair, bytes, chunk_end) = (t.pair, t.bytes, t.chunk_end);
+        let (pair, bytes) = (t.pair, t.bytes);
         let (s, d) = (self.pairs[pair as usize].src, self.pairs[pair as usize].dst);
         self.tasks[slot as usize].done = done;
         self.bytes_done += delta as u128;
@@ -1410,8 +1429,9 @@ impl Scheduler {
         let t = &mut self.tasks[slot as usize];
         let rest = t.bytes - t.done;
         t.done = t.bytes;
-        if t.granted < t.done {
-            t.granted = t.done;
+        // Everything is copied: nothing granted goes back to the throttle.
+        if let Some(e) = self.running.get_mut(t.pos as usize) {
+            e.granted = e.granted.max(t.bytes);
         }
         self.bytes_done += rest as u128;
         self.bytes_left -= rest as u128;
@@ -1462,7 +1482,6 @@ impl Scheduler {
         let t = &mut self.tasks[slot as usize];
         let redo = t.done;
         t.done = 0;
-        t.granted = 0;
         t.attempts = attempt;
         t.state = TaskState::Backoff;
         t.flags &= !FLAG_STARTED;
@@ -1543,7 +1562,7 @@ impl Scheduler {
         for &i in &order {
             let e = self.running[i as usize];
             let t = &self.tasks[e.slot as usize];
-            let want = t.chunk_end.saturating_sub(t.granted);
+            let want = e.chunk_end.saturating_sub(e.granted);
             if want == 0 {
                 continue;
             }
@@ -1553,7 +1572,7 @@ impl Scheduler {
             if g == 0 {
                 continue;
             }
-            self.tasks[e.slot as usize].granted += g;
+            self.running[i as usize].granted += g;
             if e.pending == 0 {
                 self.grants.push_back((e.slot, self.tasks[e.slot as usize].generation));
             }
@@ -1697,8 +1716,11 @@ impl Scheduler {
             let p = &self.pairs[t.pair as usize];
             out[p.src as usize] += 1;
             inn[p.dst as usize] += 1;
-            if t.done > t.granted || t.granted > t.chunk_end || t.chunk_end > t.bytes {
-                return Err(format!("task bytes out of order: {} {} {} {}", t.done, t.granted, t.chunk_end, t.bytes));
+            if t.done > e.granted || e.granted > e.chunk_end || e.chunk_end > t.bytes {
+                return Err(format!("task bytes out of order: {} {} {} {}", t.done, e.granted, e.chunk_end, t.bytes));
+            }
+            if self.running.get(t.pos as usize).map(|r| r.slot) != Some(e.slot) {
+                return Err("running-list index out of date".into());
             }
         }
         if self.running.len() as u32 > self.cfg.max_running {
@@ -1748,6 +1770,14 @@ impl Scheduler {
                 || p.heap.len() * 2 > p.heap.live() * 3 + 34
             {
                 return Err(format!("pair {i}: heap bookkeeping (valid {valid}, live {})", p.heap.live()));
+            }
+            if p.heap.peek() != p.heap.iter().next().copied()
+                || p.heap.peek().is_some_and(|e| self.tasks[e.slot as usize].queued_at != p.top_since)
+            {
+                return Err(format!("pair {i}: cached top out of date"));
+            }
+            if self.ready.contains(i as u32) && (p.heap.is_empty() || p.parked_on != NO_POS) {
+                return Err(format!("pair {i}: ready while empty or parked"));
             }
             queued += valid;
         }

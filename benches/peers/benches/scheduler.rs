@@ -1,8 +1,10 @@
 //! Queues at 1,000,000 tasks side by side: trimtab's indexed heap and scheduler against
 //! `priority-queue` 2 and `keyed_priority_queue` 0.4 (and `std` BinaryHeap for push/pop):
 //! push, pop, cancel and re-prioritise, each measured in batches of 1,000 operations on a
-//! queue kept at 1M; bytes per queued task (counted by a global allocator); an idle tick at
-//! 1k and at 1M queued tasks; and the makespan table on synthetic plans.
+//! queue kept at 1M (the scheduler's pop: starting the next tasks after the whole running
+//! set completes, per task started); bytes per queued task (counted by a global
+//! allocator); an idle tick at 1k and at 1M queued tasks; and the makespan table on
+//! synthetic plans.
 //!
 //! Run: cargo bench --manifest-path benches/peers/Cargo.toml --bench scheduler
 
@@ -11,7 +13,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use trimtab::migration::sim::{simulate, synthetic_plan, SimConfig, Synthetic};
-use trimtab::migration::{IndexedHeap, MoveRequest, Scheduler, SchedulerConfig, TaskId};
+use trimtab::migration::{Event, IndexedHeap, MoveRequest, Scheduler, SchedulerConfig, TaskId};
 use trimtab::Time;
 
 struct Counting;
@@ -284,15 +286,18 @@ fn heaps(c: &mut Criterion) {
     g.finish();
 }
 
+/// The move for PG `i` of the 1M plan (64 nodes, random pairs, priorities 1..=10).
+fn plan_req(i: u32) -> MoveRequest {
+    let h = trimtab::hash::mix64(i as u64);
+    let from = (h % 64) as u32;
+    let to = (from + 1 + ((h >> 8) % 63) as u32) % 64;
+    let mut r = MoveRequest::new(i, 0, (from, 0), (to, 0), 1 << 30);
+    r.priority = 1 + ((h >> 20) % 10) as u8;
+    r
+}
+
 fn plan_1m(n: u32) -> impl Iterator<Item = MoveRequest> {
-    (0..n).map(|i| {
-        let h = trimtab::hash::mix64(i as u64);
-        let from = (h % 64) as u32;
-        let to = (from + 1 + ((h >> 8) % 63) as u32) % 64;
-        let mut r = MoveRequest::new(i, 0, (from, 0), (to, 0), 1 << 30);
-        r.priority = 1 + ((h >> 20) % 10) as u8;
-        r
-    })
+    (0..n).map(plan_req)
 }
 
 fn scheduler(c: &mut Criterion) {
@@ -372,6 +377,41 @@ fn scheduler(c: &mut Criterion) {
         b.iter(|| {
             t += 1;
             s.tick(Time(t));
+        })
+    });
+
+    // Pop: the cost of starting one task out of the 1M queue, as a host sees it. Every
+    // running task (the whole running set: 64 nodes x 4 slots) is reported complete, the
+    // scheduler ticks a second later (so that the throttle refilled) and the freed slots
+    // admit the next tasks in queue order; the host drains the events and grants. Timed:
+    // the completions, the tick (admission, then the grants to the new running set) and the
+    // draining, divided by the number of tasks started. Untimed: the completed PGs are
+    // pushed again, so that the queue stays at 1M.
+    let mut now = Time::from_secs(1);
+    g.bench_function("trimtab scheduler pop (complete + tick, per task started)", |b| {
+        b.iter_custom(|it| {
+            let mut total = Duration::ZERO;
+            let mut started = 0u64;
+            for _ in 0..it {
+                let running = s.running_ids();
+                let pgs: Vec<u32> = running.iter().map(|&id| s.task(id).unwrap().pg).collect();
+                now = Time(now.0 + 1_000_000_000);
+                let t = Instant::now();
+                for &id in &running {
+                    s.report_complete(id, now).unwrap();
+                }
+                s.tick(now);
+                while let Some(e) = s.poll_event() {
+                    started += matches!(e, Event::Started { .. }) as u64;
+                }
+                while s.poll_grant().is_some() {}
+                total += t.elapsed();
+                for pg in pgs {
+                    ids[pg as usize] = s.push(plan_req(pg), now).unwrap();
+                }
+                while s.poll_event().is_some() {}
+            }
+            Duration::from_nanos((total.as_nanos() * it as u128 / started.max(1) as u128) as u64)
         })
     });
     drop(s);
