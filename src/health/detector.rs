@@ -375,7 +375,9 @@ impl Params {
         let len = f64::from(n.len);
         let mean = n.sum as f64 / len;
         let var = (n.sumsq as f64 / len - mean * mean).max(0.0);
-        (mean as u64, (var.sqrt() as u64).max(self.min_std_us))
+        // Both are finite and in 0..=6e7 (the window holds at most 60 s values), where the
+        // signed conversion is exact and equal to the unsigned one, and cheaper.
+        (mean as i64 as u64, (var.sqrt() as i64 as u64).max(self.min_std_us))
     }
 
     fn allowance_us(&self, n: &Node) -> u64 {
@@ -626,7 +628,7 @@ impl FailureDetector {
         let slot = *self.index.get(&node).ok_or(HealthError::UnknownNode(node))?;
         let vnow = self.advance(now);
         self.stats.heartbeats += 1;
-        let p = self.p;
+        let p = &self.p;
         let Some(Slot { gen, node: Some(n) }) = self.slots.get_mut(slot as usize) else {
             return Ok(());
         };
@@ -648,6 +650,7 @@ impl FailureDetector {
                     n.run = n.run.saturating_add(1);
                     if usable {
                         push_interval(n, interval_us, mean_us, sigma_us);
+                        p.refresh(n);
                     }
                 } else {
                     n.run = 0;
@@ -675,6 +678,7 @@ impl FailureDetector {
                         }
                     }
                     push_interval(n, interval_us, mean_us, sigma_us);
+                    p.refresh(n);
                 }
                 if n.state == NodeState::Suspect {
                     n.state = NodeState::Alive;
@@ -682,7 +686,8 @@ impl FailureDetector {
                 }
             }
         }
-        p.refresh(n);
+        // The statistics and offsets depend only on the window and the pause memory, which
+        // change only when an interval is pushed: refreshed there, not here.
         // A heartbeat usually moves the deadline later, which needs no heap operation: the
         // armed entry re-arms itself when it pops. Only an earlier deadline needs a push.
         let due = n.due();
@@ -916,18 +921,20 @@ fn push_interval(n: &mut Node, interval_us: u64, mean_us: u64, sigma_us: u64) {
     let cap = mean_us.saturating_add(sigma_us.saturating_mul(4)).min(MAX_INTERVAL_US);
     let v = interval_us.min(cap) as u32;
     let w = n.window.len();
-    let head = n.head as usize % w;
-    if n.len as usize == w {
-        let old = u64::from(n.window[head]);
+    // `head < w` always (it wraps below), so no division is needed.
+    let head = usize::from(n.head);
+    let Some(cell) = n.window.get_mut(head) else { return };
+    if usize::from(n.len) == w {
+        let old = u64::from(*cell);
         n.sum -= old;
         n.sumsq -= old * old;
     } else {
         n.len += 1;
     }
-    n.window[head] = v;
+    *cell = v;
     n.sum += u64::from(v);
     n.sumsq += u64::from(v) * u64::from(v);
-    n.head = ((head + 1) % w) as u16;
+    n.head = if head + 1 == w { 0 } else { n.head + 1 };
 }
 
 #[cfg(test)]
