@@ -349,7 +349,7 @@ struct Params {
     floor_us: u64,
     initial_us: u64,
     margin_us: u64,
-    headroom_permille: u64,
+    headroom_permille: u32,
     learn: bool,
     pause_memory: u32,
     min_interval_ns: u64,
@@ -366,7 +366,7 @@ impl Params {
             floor_us: cfg.acceptable_pause_ns / 1000,
             initial_us: cfg.initial_pause_allowance_ns / 1000,
             margin_us: cfg.pause_margin_ns / 1000,
-            headroom_permille: u64::from(cfg.pause_headroom_permille),
+            headroom_permille: cfg.pause_headroom_permille,
             learn: cfg.learn_pauses,
             pause_memory: cfg.pause_memory,
             min_interval_ns: cfg.min_interval_ns,
@@ -398,7 +398,8 @@ impl Params {
         }
         let learned = u64::from(n.pause_cur_us.max(n.pause_prev_us));
         let learned = learned
-            .saturating_add(learned.saturating_mul(self.headroom_permille) / 1000)
+            // Both factors are below 2^32: the product cannot overflow (nor saturate).
+            .saturating_add(learned.saturating_mul(u64::from(self.headroom_permille)) / 1000)
             .saturating_add(self.margin_us);
         let a = self.floor_us.max(learned);
         if n.to_warm == 0 {
@@ -425,12 +426,16 @@ impl Params {
     fn offsets(&self, n: &Hot) -> (u64, u64) {
         let (mean, sigma) = (i64::from(n.mean_us), i64::from(n.sigma_us));
         // |y| <= 40 000 milli and sigma <= 6e7 us: the product fits an i64 easily.
-        let off = |y_milli: i64, pause_us: u64| -> u64 {
-            let v = mean + pause_us.min(1 << 40) as i64 + y_milli * sigma / 1000;
+        let off = |y_sigma: i64, pause_us: u64| -> u64 {
+            let v = mean + pause_us.min(1 << 40) as i64 + y_sigma;
             (v.max(0) as u64).saturating_mul(1000)
         };
-        let dead = off(self.y_dead_milli, self.allowance_us(n)).min(self.hard_ns);
-        let suspect = off(self.y_suspect_milli, self.floor_us).min(dead);
+        let y_dead = self.y_dead_milli * sigma / 1000;
+        // The same threshold for both (the default) gives the same term.
+        let y_suspect =
+            if self.y_suspect_milli == self.y_dead_milli { y_dead } else { self.y_suspect_milli * sigma / 1000 };
+        let dead = off(y_dead, self.allowance_us(n)).min(self.hard_ns);
+        let suspect = off(y_suspect, self.floor_us).min(dead);
         (suspect, dead)
     }
 
