@@ -58,11 +58,23 @@
 //!
 //! # Cost
 //!
-//! `heartbeat` is a hash lookup, a ring update and a few integer operations, with no
-//! allocation. Timers live in a binary heap of `(deadline, slot, generation)` with lazy
-//! invalidation: a heartbeat only moves a node's deadline later, which needs no heap
-//! operation; the stale entry is re-armed when it pops. `tick` with nothing due is one
-//! comparison.
+//! `heartbeat` is O(1) with no allocation: a lookup in an open-addressing id index
+//! (usually one cache line), an update of the node's 64-byte hot record, one write into
+//! its window ring, and a few integer operations; when an interval enters the window, the
+//! window's mean and deviation are recomputed (two f64 divisions and a square root on the
+//! exact integer sums) and cached. The suspect and dead offsets are derived from the cache
+//! when needed. So at 10k nodes a heartbeat touches three cache lines (index, record,
+//! window), which together stay within a 2 MiB L2.
+//!
+//! Timers live in a binary heap of `(deadline, slot, generation)` with lazy invalidation:
+//! a heartbeat only moves a node's deadline later, which needs no heap operation; the
+//! stale entry is re-armed when it pops. `tick` with nothing due is one comparison.
+//!
+//! Memory per node: its window (4 bytes an entry, plus one 64-byte line of padding when
+//! the window is an even number of lines, so that rings advancing in step do not crowd a
+//! few cache sets: 576 B by default, at most 1088 B), the hot record (64 B), the cold rest
+//! (48 B), its index bucket (16 B, at most 3/4 of buckets used) and up to two heap entries
+//! (16 B each): about 0.8 KiB by default, 1.35 KiB at the largest window.
 
 #![forbid(unsafe_code)]
 
@@ -70,6 +82,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::index::SlotIndex;
 use super::HealthError;
 use crate::time::{Time, NANOS_PER_MILLI, NANOS_PER_SEC};
 
@@ -278,7 +291,8 @@ pub struct DetectorStats {
 }
 
 /// A hasher for host-chosen u64 ids: one SplitMix64 round (ids are trusted, so no
-/// flooding defence is needed, and SipHash would cost half the heartbeat budget).
+/// flooding defence is needed). Used by disk health's id map; the detector's own index is
+/// [`SlotIndex`], which reads one cache line a lookup where a `HashMap` reads two.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
@@ -337,10 +351,9 @@ struct Params {
     floor_us: u64,
     initial_us: u64,
     margin_us: u64,
-    headroom_permille: u64,
+    headroom_permille: u32,
     learn: bool,
     pause_memory: u32,
-    warmup: u32,
     min_interval_ns: u64,
     hard_ns: u64,
     y_dead_milli: i64,
@@ -355,10 +368,9 @@ impl Params {
             floor_us: cfg.acceptable_pause_ns / 1000,
             initial_us: cfg.initial_pause_allowance_ns / 1000,
             margin_us: cfg.pause_margin_ns / 1000,
-            headroom_permille: u64::from(cfg.pause_headroom_permille),
+            headroom_permille: cfg.pause_headroom_permille,
             learn: cfg.learn_pauses,
             pause_memory: cfg.pause_memory,
-            warmup: cfg.warmup_heartbeats,
             min_interval_ns: cfg.min_interval_ns,
             hard_ns: cfg.hard_timeout_ns,
             y_dead_milli: (y_for_phi(cfg.threshold) * 1000.0).round() as i64,
@@ -368,69 +380,119 @@ impl Params {
 
     /// Mean and deviation (floored at `min_std_dev`) of the window, microseconds. IEEE
     /// arithmetic on exact integer sums: the same on every platform.
-    fn window_stats(&self, n: &Node) -> (u64, u64) {
+    #[inline(always)]
+    fn window_stats(&self, n: &Hot) -> (u64, u64) {
         if n.len < 2 {
             return (self.expected_us, self.min_std_us.max(self.expected_us / 4));
         }
         let len = f64::from(n.len);
         let mean = n.sum as f64 / len;
         let var = (n.sumsq as f64 / len - mean * mean).max(0.0);
-        (mean as u64, (var.sqrt() as u64).max(self.min_std_us))
+        // Both are finite and in 0..=6e7 (the window holds at most 60 s values), where the
+        // signed conversion is exact and equal to the unsigned one, and cheaper.
+        (mean as i64 as u64, (var.sqrt() as i64 as u64).max(self.min_std_us))
     }
 
-    fn allowance_us(&self, n: &Node) -> u64 {
+    #[inline(always)]
+    fn allowance_us(&self, n: &Hot) -> u64 {
         if !self.learn {
             return self.floor_us;
         }
-        let learned = n.pause_cur_us.max(n.pause_prev_us);
+        let learned = u64::from(n.pause_cur_us.max(n.pause_prev_us));
         let learned = learned
-            .saturating_add(learned.saturating_mul(self.headroom_permille) / 1000)
+            // Both factors are below 2^32: the product cannot overflow (nor saturate).
+            .saturating_add(learned.saturating_mul(u64::from(self.headroom_permille)) / 1000)
             .saturating_add(self.margin_us);
         let a = self.floor_us.max(learned);
-        if n.warm {
+        if n.to_warm == 0 {
             a
         } else {
             a.max(self.initial_us)
         }
     }
 
-    /// Recomputes the node's cached statistics and its suspect and dead offsets.
-    fn refresh(&self, n: &mut Node) {
+    /// Recomputes the node's cached mean and deviation (after its window changed).
+    #[inline(always)]
+    fn refresh(&self, n: &mut Hot) {
         let (mean, sigma) = self.window_stats(n);
-        n.mean_us = mean;
-        n.sigma_us = sigma;
+        // Both are at most 6e7 (see `window_stats`; the config caps the expected interval
+        // and the minimum deviation at 60 s), so they fit a u32 exactly.
+        n.mean_us = mean.min(u64::from(u32::MAX)) as u32;
+        n.sigma_us = sigma.min(u64::from(u32::MAX)) as u32;
+    }
+
+    /// The node's suspect and dead offsets (elapsed time since its last heartbeat at which
+    /// it becomes suspect, and dead), nanoseconds: a function of the cached statistics and
+    /// the pause memory, so computed when needed rather than stored.
+    #[inline(always)]
+    fn offsets(&self, n: &Hot) -> (u64, u64) {
+        let (mean, sigma) = (i64::from(n.mean_us), i64::from(n.sigma_us));
         // |y| <= 40 000 milli and sigma <= 6e7 us: the product fits an i64 easily.
-        let off = |y_milli: i64, pause_us: u64| -> u64 {
-            let v = mean as i64 + pause_us.min(1 << 40) as i64 + y_milli * sigma as i64 / 1000;
+        let off = |y_sigma: i64, pause_us: u64| -> u64 {
+            let v = mean + pause_us.min(1 << 40) as i64 + y_sigma;
             (v.max(0) as u64).saturating_mul(1000)
         };
-        n.dead_off_ns = off(self.y_dead_milli, self.allowance_us(n)).min(self.hard_ns);
-        n.suspect_off_ns = off(self.y_suspect_milli, self.floor_us).min(n.dead_off_ns);
+        let y_dead = self.y_dead_milli * sigma / 1000;
+        // The same threshold for both (the default) gives the same term.
+        let y_suspect =
+            if self.y_suspect_milli == self.y_dead_milli { y_dead } else { self.y_suspect_milli * sigma / 1000 };
+        let dead = off(y_dead, self.allowance_us(n)).min(self.hard_ns);
+        let suspect = off(y_suspect, self.floor_us).min(dead);
+        (suspect, dead)
+    }
+
+    /// The virtual time of the node's next relevant deadline.
+    #[inline(always)]
+    fn due(&self, n: &Hot) -> u64 {
+        match n.state {
+            NodeState::Alive => n.last_v.saturating_add(self.offsets(n).0),
+            NodeState::Suspect => n.last_v.saturating_add(self.offsets(n).1),
+            NodeState::Dead => NEVER,
+        }
     }
 }
 
-#[derive(Debug, Clone)]
-struct Node {
-    id: u64,
-    window: Box<[u32]>,
-    head: u16,
-    len: u16,
-    sum: u64,
-    sumsq: u64,
-    mean_us: u64,
-    sigma_us: u64,
+/// What a heartbeat reads and writes of a node, in one cache line (61 bytes used). The
+/// rest of the node is in [`Cold`] and its window in the detector's window chunks, so that
+/// a heartbeat touches the id index, this line and one line of the window. The suspect and
+/// dead offsets are not stored: [`Params::offsets`] derives them from this record.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Hot {
     /// Virtual time of the last heartbeat.
     last_v: u64,
-    pause_cur_us: u64,
-    pause_prev_us: u64,
-    epoch_count: u32,
-    beats: u32,
-    warm: bool,
-    state: NodeState,
-    suspect_off_ns: u64,
-    dead_off_ns: u64,
+    /// Sum of the window's intervals, microseconds (at most 256 * 6e7).
+    sum: u64,
+    /// Sum of their squares (at most 256 * 3.6e15 < 2^60).
+    sumsq: u64,
     /// Virtual deadline of this node's live heap entry, or NEVER.
     scheduled: u64,
+    /// The window's mean and deviation (floored), cached: at most 6e7 us.
+    mean_us: u32,
+    sigma_us: u32,
+    /// Largest excess over the mean in the current and the previous pause epoch (an
+    /// excess is at most an interval, 6e7 us).
+    pause_cur_us: u32,
+    pause_prev_us: u32,
+    /// Heartbeats in the current pause epoch.
+    epoch_count: u32,
+    /// Usable heartbeats still needed before the node is warm (0: warm).
+    to_warm: u32,
+    /// Next ring position to write, and intervals held (both at most 256).
+    head: u16,
+    len: u16,
+    state: NodeState,
+}
+
+/// The rest of a node: what only `tick`, a dead node's heartbeat and the queries need.
+#[derive(Debug, Clone)]
+struct Cold {
+    id: u64,
+    /// Whether the slot holds a node (freed slots keep their generation).
+    live: bool,
+    /// Bumped at each heap push and at removal: a heap entry is live only with the
+    /// current generation.
+    gen: u32,
     run: u32,
     run_ref: bool,
     required_run: u32,
@@ -438,22 +500,14 @@ struct Node {
     last_death_v: Option<u64>,
 }
 
-impl Node {
-    /// The virtual time of this node's next relevant deadline.
-    fn due(&self) -> u64 {
-        match self.state {
-            NodeState::Alive => self.last_v.saturating_add(self.suspect_off_ns),
-            NodeState::Suspect => self.last_v.saturating_add(self.dead_off_ns),
-            NodeState::Dead => NEVER,
-        }
-    }
-}
+// The layout the module docs and the cost rely on.
+const _: () = assert!(std::mem::size_of::<Hot>() == 64 && std::mem::align_of::<Hot>() == 64);
+const _: () = assert!(std::mem::size_of::<Cold>() <= 48);
 
-#[derive(Debug, Clone)]
-struct Slot {
-    gen: u32,
-    node: Option<Node>,
-}
+/// Nodes per window chunk. Windows live in chunks of this many nodes, each allocated once
+/// (a node's window is `window` u32 at a fixed place), so adding nodes never copies them.
+const CHUNK_SHIFT: u32 = 6;
+const CHUNK: usize = 1 << CHUNK_SHIFT;
 
 /// A phi accrual failure detector over many nodes, with learned pause allowances, a hard
 /// timeout, a suspect state, flapping damping and host-stall immunity (see the module docs
@@ -483,8 +537,17 @@ struct Slot {
 pub struct FailureDetector {
     cfg: DetectorConfig,
     p: Params,
-    index: IdMap,
-    slots: Vec<Slot>,
+    index: SlotIndex,
+    /// Per slot: the hot record and the cold rest.
+    hot: Vec<Hot>,
+    cold: Vec<Cold>,
+    /// Slot `s`'s window is `windows[s / CHUNK][(s % CHUNK) * stride..][..window]`.
+    windows: Vec<Box<[u32]>>,
+    window: usize,
+    /// `window`, plus one cache line when the window is an even number of lines: nodes
+    /// heartbeat in step, so their rings' current lines would otherwise fall in a
+    /// fraction of the cache sets (a 512-byte stride uses one set in eight).
+    stride: usize,
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
     events: VecDeque<NodeEvent>,
@@ -500,8 +563,12 @@ impl FailureDetector {
         let pre = cfg.capacity.min(1024);
         Ok(FailureDetector {
             p: Params::new(&cfg),
-            index: IdMap::with_capacity_and_hasher(pre, Default::default()),
-            slots: Vec::with_capacity(pre),
+            index: SlotIndex::with_capacity(pre),
+            hot: Vec::with_capacity(pre),
+            cold: Vec::with_capacity(pre),
+            windows: Vec::with_capacity(pre.div_ceil(CHUNK)),
+            window: cfg.window as usize,
+            stride: cfg.window as usize + if cfg.window % 32 == 0 { 16 } else { 0 },
             free: Vec::new(),
             heap: BinaryHeap::with_capacity(pre * 2),
             events: VecDeque::with_capacity(cfg.event_capacity.min(4096)),
@@ -535,49 +602,62 @@ impl FailureDetector {
     /// Starts tracking `node`, alive, as if it had just heartbeated at `now`.
     /// Fails with [`HealthError::DuplicateNode`] or [`HealthError::CapacityExceeded`].
     pub fn add_node(&mut self, node: u64, now: Time) -> Result<(), HealthError> {
-        if self.index.contains_key(&node) {
+        if self.index.contains(node) {
             return Err(HealthError::DuplicateNode(node));
         }
         if self.index.len() >= self.cfg.capacity {
             return Err(HealthError::CapacityExceeded(self.cfg.capacity));
         }
         let vnow = self.advance(now);
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.slots.push(Slot { gen: 0, node: None });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let mut n = Node {
-            id: node,
-            window: vec![0u32; self.cfg.window as usize].into_boxed_slice(),
-            head: 0,
-            len: 0,
+        let mut h = Hot {
+            last_v: vnow,
             sum: 0,
             sumsq: 0,
+            scheduled: NEVER,
             mean_us: 0,
             sigma_us: 0,
-            last_v: vnow,
             pause_cur_us: 0,
             pause_prev_us: 0,
             epoch_count: 0,
-            beats: 0,
-            warm: false,
+            to_warm: self.cfg.warmup_heartbeats.max(1),
+            head: 0,
+            len: 0,
             state: NodeState::Alive,
-            suspect_off_ns: 0,
-            dead_off_ns: 0,
-            scheduled: NEVER,
+        };
+        self.p.refresh(&mut h);
+        let c = Cold {
+            id: node,
+            live: true,
+            gen: 0,
             run: 0,
             run_ref: false,
             required_run: self.cfg.recovery_heartbeats,
             flaps: 0,
             last_death_v: None,
         };
-        self.p.refresh(&mut n);
-        if let Some(s) = self.slots.get_mut(slot as usize) {
-            s.node = Some(n);
-        }
+        let slot = match self.free.pop() {
+            Some(s) => {
+                if let (Some(hs), Some(cs)) = (self.hot.get_mut(s as usize), self.cold.get_mut(s as usize)) {
+                    *hs = h;
+                    // A reused slot keeps its generation: entries of its previous node stay
+                    // dead.
+                    *cs = Cold { gen: cs.gen, ..c };
+                }
+                if let Some(w) = self.window_mut(s) {
+                    w.fill(0);
+                }
+                s
+            }
+            None => {
+                let s = self.hot.len();
+                if s % CHUNK == 0 {
+                    self.windows.push(vec![0u32; CHUNK * self.stride].into_boxed_slice());
+                }
+                self.hot.push(h);
+                self.cold.push(c);
+                s as u32
+            }
+        };
         self.index.insert(node, slot);
         self.reschedule(slot);
         Ok(())
@@ -586,10 +666,10 @@ impl FailureDetector {
     /// Stops tracking `node`; its pending events stay in the queue.
     /// Fails with [`HealthError::UnknownNode`].
     pub fn remove_node(&mut self, node: u64) -> Result<(), HealthError> {
-        let slot = self.index.remove(&node).ok_or(HealthError::UnknownNode(node))?;
-        if let Some(s) = self.slots.get_mut(slot as usize) {
-            s.node = None;
-            s.gen = s.gen.wrapping_add(1);
+        let slot = self.index.remove(node).ok_or(HealthError::UnknownNode(node))?;
+        if let Some(c) = self.cold.get_mut(slot as usize) {
+            c.live = false;
+            c.gen = c.gen.wrapping_add(1);
         }
         self.free.push(slot);
         Ok(())
@@ -609,7 +689,7 @@ impl FailureDetector {
         let (mean, sigma) = (n.mean_us, n.sigma_us);
         let elapsed_us = vnow.saturating_sub(n.last_v) as f64 / 1000.0;
         let allowance = self.p.allowance_us(n) as f64;
-        Ok(akka_phi(elapsed_us, mean as f64 + allowance, sigma as f64))
+        Ok(akka_phi(elapsed_us, f64::from(mean) + allowance, f64::from(sigma)))
     }
 
     /// The largest pause `node` is currently allowed before conviction, nanoseconds.
@@ -623,11 +703,14 @@ impl FailureDetector {
     /// nothing. A duplicate (same instant as the node's previous heartbeat, including a
     /// `now` that went backwards) is a counted no-op.
     pub fn heartbeat(&mut self, node: u64, now: Time) -> Result<(), HealthError> {
-        let slot = *self.index.get(&node).ok_or(HealthError::UnknownNode(node))?;
+        let slot = self.index.get(node).ok_or(HealthError::UnknownNode(node))?;
         let vnow = self.advance(now);
         self.stats.heartbeats += 1;
-        let p = self.p;
-        let Some(Slot { gen, node: Some(n) }) = self.slots.get_mut(slot as usize) else {
+        let p = &self.p;
+        let w = self.window;
+        let stride = self.stride;
+        let s = slot as usize;
+        let (Some(n), Some(chunk)) = (self.hot.get_mut(s), self.windows.get_mut(s >> CHUNK_SHIFT)) else {
             return Ok(());
         };
         let interval_ns = vnow.saturating_sub(n.last_v);
@@ -636,24 +719,27 @@ impl FailureDetector {
             return Ok(());
         }
         n.last_v = vnow;
-        let (mean_us, sigma_us) = (n.mean_us, n.sigma_us);
+        let (mean_us, sigma_us) = (u64::from(n.mean_us), u64::from(n.sigma_us));
         let interval_us = (interval_ns / 1000).min(MAX_INTERVAL_US);
         let usable = interval_ns >= p.min_interval_ns;
+        let base = (s & (CHUNK - 1)) * stride;
         let mut event = None;
         match n.state {
             NodeState::Dead => {
+                let Some(c) = self.cold.get_mut(s) else { return Ok(()) };
                 // The first heartbeat after a death spans the outage: it only sets the
                 // reference. Then every regular interval extends the run.
-                if n.run_ref && interval_ns <= n.suspect_off_ns {
-                    n.run = n.run.saturating_add(1);
+                if c.run_ref && interval_ns <= p.offsets(n).0 {
+                    c.run = c.run.saturating_add(1);
                     if usable {
-                        push_interval(n, interval_us, mean_us, sigma_us);
+                        push_interval(n, chunk, base, w, interval_us, mean_us, sigma_us);
+                        p.refresh(n);
                     }
                 } else {
-                    n.run = 0;
-                    n.run_ref = true;
+                    c.run = 0;
+                    c.run_ref = true;
                 }
-                if n.run >= n.required_run {
+                if c.run >= c.required_run {
                     n.state = NodeState::Alive;
                     event = Some(NodeEventKind::Recovered);
                 }
@@ -661,7 +747,8 @@ impl FailureDetector {
             NodeState::Alive | NodeState::Suspect => {
                 if usable {
                     if p.learn {
-                        let excess = interval_us.saturating_sub(mean_us);
+                        // An excess is at most an interval (6e7 us): it fits a u32.
+                        let excess = interval_us.saturating_sub(mean_us) as u32;
                         n.pause_cur_us = n.pause_cur_us.max(excess);
                         n.epoch_count += 1;
                         if n.epoch_count >= p.pause_memory {
@@ -669,12 +756,10 @@ impl FailureDetector {
                             n.pause_cur_us = 0;
                             n.epoch_count = 0;
                         }
-                        n.beats = n.beats.saturating_add(1);
-                        if n.beats >= p.warmup {
-                            n.warm = true;
-                        }
+                        n.to_warm = n.to_warm.saturating_sub(1);
                     }
-                    push_interval(n, interval_us, mean_us, sigma_us);
+                    push_interval(n, chunk, base, w, interval_us, mean_us, sigma_us);
+                    p.refresh(n);
                 }
                 if n.state == NodeState::Suspect {
                     n.state = NodeState::Alive;
@@ -682,14 +767,17 @@ impl FailureDetector {
                 }
             }
         }
-        p.refresh(n);
+        // The statistics depend only on the window, which changes only when an interval
+        // is pushed: refreshed there, not here.
         // A heartbeat usually moves the deadline later, which needs no heap operation: the
         // armed entry re-arms itself when it pops. Only an earlier deadline needs a push.
-        let due = n.due();
+        let due = p.due(n);
         if due != NEVER && (n.scheduled == NEVER || due < n.scheduled) {
-            *gen = gen.wrapping_add(1);
-            n.scheduled = due;
-            self.heap.push(Reverse((due, slot, *gen)));
+            if let Some(c) = self.cold.get_mut(s) {
+                c.gen = c.gen.wrapping_add(1);
+                n.scheduled = due;
+                self.heap.push(Reverse((due, slot, c.gen)));
+            }
         }
         if let Some(kind) = event {
             if kind == NodeEventKind::Recovered {
@@ -714,35 +802,32 @@ impl FailureDetector {
             self.heap.pop();
             let flap_window = self.cfg.flap_window_ns;
             let base_run = self.cfg.recovery_heartbeats;
-            let Some(s) = self.slots.get_mut(slot as usize) else {
+            let (Some(n), Some(c)) = (self.hot.get_mut(slot as usize), self.cold.get_mut(slot as usize)) else {
                 continue;
             };
-            if s.gen != gen {
-                continue;
-            }
-            let Some(n) = s.node.as_mut() else { continue };
-            if n.scheduled != due {
+            if c.gen != gen || !c.live || n.scheduled != due {
                 continue;
             }
             n.scheduled = NEVER;
-            let node = n.id;
+            let node = c.id;
             let elapsed = vnow.saturating_sub(n.last_v);
+            let (suspect_off, dead_off) = self.p.offsets(n);
             let mut out: [Option<NodeEventKind>; 2] = [None, None];
-            if n.state != NodeState::Dead && elapsed >= n.dead_off_ns {
+            if n.state != NodeState::Dead && elapsed >= dead_off {
                 if n.state == NodeState::Alive {
                     out[0] = Some(NodeEventKind::Suspected);
                 }
                 out[1] = Some(NodeEventKind::Dead);
                 n.state = NodeState::Dead;
-                n.flaps = match n.last_death_v {
-                    Some(prev) if vnow.saturating_sub(prev) <= flap_window => (n.flaps + 1).min(4),
+                c.flaps = match c.last_death_v {
+                    Some(prev) if vnow.saturating_sub(prev) <= flap_window => (c.flaps + 1).min(4),
                     _ => 0,
                 };
-                n.last_death_v = Some(vnow);
-                n.required_run = base_run.saturating_mul(1 << n.flaps);
-                n.run = 0;
-                n.run_ref = false;
-            } else if n.state == NodeState::Alive && elapsed >= n.suspect_off_ns {
+                c.last_death_v = Some(vnow);
+                c.required_run = base_run.saturating_mul(1 << c.flaps);
+                c.run = 0;
+                c.run_ref = false;
+            } else if n.state == NodeState::Alive && elapsed >= suspect_off {
                 n.state = NodeState::Suspect;
                 out[0] = Some(NodeEventKind::Suspected);
             }
@@ -785,14 +870,29 @@ impl FailureDetector {
 
     /// Ids of the tracked nodes, sorted.
     pub fn nodes(&self) -> Vec<u64> {
-        let mut v: Vec<u64> = self.index.keys().copied().collect();
+        let mut v: Vec<u64> = self.index.ids().collect();
         v.sort_unstable();
         v
     }
 
-    fn node(&self, node: u64) -> Result<&Node, HealthError> {
-        let slot = *self.index.get(&node).ok_or(HealthError::UnknownNode(node))?;
-        self.slots.get(slot as usize).and_then(|s| s.node.as_ref()).ok_or(HealthError::UnknownNode(node))
+    fn node(&self, node: u64) -> Result<&Hot, HealthError> {
+        let slot = self.index.get(node).ok_or(HealthError::UnknownNode(node))? as usize;
+        match (self.hot.get(slot), self.cold.get(slot)) {
+            (Some(n), Some(c)) if c.live => Ok(n),
+            _ => Err(HealthError::UnknownNode(node)),
+        }
+    }
+
+    /// Slot `slot`'s window.
+    fn window_mut(&mut self, slot: u32) -> Option<&mut [u32]> {
+        let s = slot as usize;
+        let base = (s & (CHUNK - 1)) * self.stride;
+        self.windows.get_mut(s >> CHUNK_SHIFT)?.get_mut(base..base + self.window)
+    }
+
+    fn window(&self, slot: usize) -> Option<&[u32]> {
+        let base = (slot & (CHUNK - 1)) * self.stride;
+        self.windows.get(slot >> CHUNK_SHIFT)?.get(base..base + self.window)
     }
 
     fn real(&self, v: u64) -> u64 {
@@ -805,6 +905,7 @@ impl FailureDetector {
 
     /// Moves the clock to `now` (never backwards), crediting host stalls; returns the
     /// virtual time.
+    #[inline(always)]
     fn advance(&mut self, now: Time) -> u64 {
         let mut now = now.as_nanos();
         if let Some(last) = self.last_call {
@@ -826,27 +927,28 @@ impl FailureDetector {
 
     /// Makes sure the node's earliest relevant deadline has a heap entry no later than it.
     fn reschedule(&mut self, slot: u32) {
-        let Some(s) = self.slots.get_mut(slot as usize) else {
+        let (Some(n), Some(c)) = (self.hot.get_mut(slot as usize), self.cold.get_mut(slot as usize)) else {
             return;
         };
-        let Some(n) = s.node.as_mut() else { return };
-        let due = n.due();
+        if !c.live {
+            return;
+        }
+        let due = self.p.due(n);
         if due == NEVER || due >= n.scheduled && n.scheduled != NEVER {
             // An entry at or before `due` exists: it re-arms itself when it pops.
             return;
         }
-        s.gen = s.gen.wrapping_add(1);
+        c.gen = c.gen.wrapping_add(1);
         n.scheduled = due;
-        self.heap.push(Reverse((due, slot, s.gen)));
+        self.heap.push(Reverse((due, slot, c.gen)));
     }
 
     fn compact_heap(&mut self) {
         if self.heap.len() > 2 * self.index.len() + 64 {
-            let slots = &self.slots;
+            let (hot, cold) = (&self.hot, &self.cold);
             self.heap.retain(|Reverse((d, slot, gen))| {
-                slots
-                    .get(*slot as usize)
-                    .is_some_and(|s| s.gen == *gen && s.node.as_ref().is_some_and(|n| n.scheduled == *d))
+                let s = *slot as usize;
+                cold.get(s).is_some_and(|c| c.gen == *gen && c.live) && hot.get(s).is_some_and(|n| n.scheduled == *d)
             });
         }
     }
@@ -867,38 +969,54 @@ impl FailureDetector {
         if self.events.len() > self.cfg.event_capacity {
             return Err("event queue over capacity".into());
         }
+        if self.hot.len() != self.cold.len() || self.windows.len() != self.hot.len().div_ceil(CHUNK) {
+            return Err("slot arrays disagree".into());
+        }
         let mut live = 0;
-        for (i, s) in self.slots.iter().enumerate() {
-            let Some(n) = &s.node else { continue };
+        for (i, (n, c)) in self.hot.iter().zip(&self.cold).enumerate() {
+            if !c.live {
+                continue;
+            }
             live += 1;
-            if self.index.get(&n.id) != Some(&(i as u32)) {
-                return Err(format!("node {} not indexed at slot {i}", n.id));
+            if self.index.get(c.id) != Some(i as u32) {
+                return Err(format!("node {} not indexed at slot {i}", c.id));
+            }
+            let Some(window) = self.window(i) else {
+                return Err(format!("node {} has no window", c.id));
+            };
+            let w = window.len();
+            if usize::from(n.head) >= w || usize::from(n.len) > w {
+                return Err(format!("node {}: ring position out of range", c.id));
             }
             let mut sum = 0u64;
             let mut sumsq = 0u64;
             for k in 0..n.len as usize {
-                let idx = (n.head as usize + n.window.len() - 1 - k) % n.window.len();
-                let v = u64::from(n.window[idx]);
+                let idx = (n.head as usize + w - 1 - k) % w;
+                let v = u64::from(window[idx]);
                 sum += v;
                 sumsq += v * v;
             }
             if sum != n.sum || sumsq != n.sumsq {
-                return Err(format!("node {}: window sums drifted", n.id));
+                return Err(format!("node {}: window sums drifted", c.id));
             }
+            if (u64::from(n.mean_us), u64::from(n.sigma_us)) != self.p.window_stats(n) {
+                return Err(format!("node {}: cached statistics stale", c.id));
+            }
+            let (suspect_off, dead_off) = self.p.offsets(n);
             if n.state != NodeState::Dead {
                 if n.scheduled == NEVER {
-                    return Err(format!("node {} has no timer", n.id));
+                    return Err(format!("node {} has no timer", c.id));
                 }
                 let due = match n.state {
-                    NodeState::Alive => n.last_v.saturating_add(n.suspect_off_ns),
-                    _ => n.last_v.saturating_add(n.dead_off_ns),
+                    NodeState::Alive => n.last_v.saturating_add(suspect_off),
+                    _ => n.last_v.saturating_add(dead_off),
                 };
                 if n.scheduled > due {
-                    return Err(format!("node {} timer later than its deadline", n.id));
+                    return Err(format!("node {} timer later than its deadline", c.id));
                 }
             }
-            if n.suspect_off_ns > n.dead_off_ns || n.dead_off_ns > self.cfg.hard_timeout_ns {
-                return Err(format!("node {} offsets out of order", n.id));
+            if suspect_off > dead_off || dead_off > self.cfg.hard_timeout_ns {
+                return Err(format!("node {} offsets out of order", c.id));
             }
         }
         if live != self.index.len() {
@@ -908,26 +1026,28 @@ impl FailureDetector {
     }
 }
 
-/// Pushes one inter-arrival time into the ring, keeping integer sums exact. A pause is
-/// clamped to `mean + 4 sigma`: it is remembered by the pause memory, and would otherwise
-/// inflate the deviation for a whole window. A real change of heartbeat rate still moves
-/// the mean, by up to four deviations a heartbeat.
-fn push_interval(n: &mut Node, interval_us: u64, mean_us: u64, sigma_us: u64) {
+/// Pushes one inter-arrival time into the ring (`chunk[base..base + w]`), keeping integer
+/// sums exact. A pause is clamped to `mean + 4 sigma`: it is remembered by the pause
+/// memory, and would otherwise inflate the deviation for a whole window. A real change of
+/// heartbeat rate still moves the mean, by up to four deviations a heartbeat.
+#[inline(always)]
+fn push_interval(n: &mut Hot, chunk: &mut [u32], base: usize, w: usize, interval_us: u64, mean_us: u64, sigma_us: u64) {
     let cap = mean_us.saturating_add(sigma_us.saturating_mul(4)).min(MAX_INTERVAL_US);
     let v = interval_us.min(cap) as u32;
-    let w = n.window.len();
-    let head = n.head as usize % w;
-    if n.len as usize == w {
-        let old = u64::from(n.window[head]);
+    // `head < w` always (it wraps below), so no division is needed.
+    let head = usize::from(n.head);
+    let Some(cell) = chunk.get_mut(base + head) else { return };
+    if usize::from(n.len) == w {
+        let old = u64::from(*cell);
         n.sum -= old;
         n.sumsq -= old * old;
     } else {
         n.len += 1;
     }
-    n.window[head] = v;
+    *cell = v;
     n.sum += u64::from(v);
     n.sumsq += u64::from(v) * u64::from(v);
-    n.head = ((head + 1) % w) as u16;
+    n.head = if head + 1 == w { 0 } else { n.head + 1 };
 }
 
 #[cfg(test)]
