@@ -278,25 +278,30 @@ impl<K: Ord + Copy> IndexedHeap<K> {
     }
 }
 
-/// The scheduler's ready heap: [`HeapVec`]'s algorithm, step for step (so that pairs with
-/// equal keys come out in the same order), specialised to what admission needs at
-/// thousands of pairs: the key is one `u128` (one compare where a tuple takes three), and
-/// the positions live in a dense array of the heap's own, not in the pairs' records.
-#[derive(Debug, Clone, Default)]
+/// The scheduler's ready heap: a [`HeapVec`] keyed by one `u128` (one compare where a
+/// tuple takes three), with the positions in a dense array of its own rather than in the
+/// pairs' records, and growing with the pair ids it is given.
+#[derive(Debug, Clone)]
 pub(crate) struct ReadyHeap {
-    v: Vec<(u128, u32)>,
+    heap: HeapVec<u128>,
     pos: Vec<u32>,
+}
+
+impl Default for ReadyHeap {
+    fn default() -> Self {
+        ReadyHeap { heap: HeapVec::new(), pos: Vec::new() }
+    }
 }
 
 impl ReadyHeap {
     pub(crate) fn capacity(&self) -> usize {
-        self.v.capacity()
+        self.heap.capacity()
     }
 
     /// The smallest entry.
     #[inline]
     pub(crate) fn peek(&self) -> Option<(u128, u32)> {
-        self.v.first().copied()
+        self.heap.peek()
     }
 
     /// Whether `id` is in the heap.
@@ -307,14 +312,7 @@ impl ReadyHeap {
 
     /// The ids in array order.
     pub(crate) fn ids(&self) -> Vec<u32> {
-        self.v.iter().map(|e| e.1).collect()
-    }
-
-    #[inline(always)]
-    fn set_pos(&mut self, id: u32, pos: u32) {
-        if let Some(p) = self.pos.get_mut(id as usize) {
-            *p = pos;
-        }
+        self.heap.iter().map(|e| e.1).collect()
     }
 
     /// Adds `id` (not in the heap) with `key`.
@@ -323,91 +321,27 @@ impl ReadyHeap {
         if self.pos.len() <= id as usize {
             self.pos.resize(id as usize + 1, NO_POS);
         }
-        let pos = self.v.len();
-        self.v.push((key, id));
-        self.sift_up(pos);
+        self.heap.push(key, id, &mut self.pos);
     }
 
     /// Removes `id` if present.
     #[inline]
     pub(crate) fn remove(&mut self, id: u32) {
-        let pos = match self.pos.get(id as usize) {
-            Some(&p) if p != NO_POS => p as usize,
-            _ => return,
-        };
-        let last = self.v.len() - 1;
-        self.v.swap(pos, last);
-        let Some(out) = self.v.pop() else {
-            return;
-        };
-        self.set_pos(out.1, NO_POS);
-        if pos < last {
-            let moved = self.v[pos].0;
-            if moved < out.0 {
-                self.sift_up(pos);
-            } else if moved > out.0 {
-                self.sift_down(pos);
-            } else {
-                let m = self.v[pos].1;
-                self.set_pos(m, pos as u32);
+        if let Some(&p) = self.pos.get(id as usize) {
+            if p != NO_POS {
+                self.heap.remove_at(p, &mut self.pos);
             }
         }
     }
 
-    /// Changes the key of `id` (which must be in the heap).
+    /// Changes the key of `id` (a no-op when it is not in the heap).
     #[inline]
     pub(crate) fn update(&mut self, id: u32, key: u128) {
-        let pos = match self.pos.get(id as usize) {
-            Some(&p) if p != NO_POS => p as usize,
-            _ => return,
-        };
-        let old = self.v[pos].0;
-        self.v[pos].0 = key;
-        if key < old {
-            self.sift_up(pos);
-        } else if key > old {
-            self.sift_down(pos);
-        }
-    }
-
-    #[inline]
-    fn sift_up(&mut self, mut pos: usize) {
-        let item = self.v[pos];
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            let p = self.v[parent];
-            if item.0 >= p.0 {
-                break;
+        if let Some(&p) = self.pos.get(id as usize) {
+            if p != NO_POS {
+                self.heap.update_at(p, key, &mut self.pos);
             }
-            self.v[pos] = p;
-            self.set_pos(p.1, pos as u32);
-            pos = parent;
         }
-        self.v[pos] = item;
-        self.set_pos(item.1, pos as u32);
-    }
-
-    #[inline]
-    fn sift_down(&mut self, mut pos: usize) {
-        let n = self.v.len();
-        let item = self.v[pos];
-        loop {
-            let l = 2 * pos + 1;
-            if l >= n {
-                break;
-            }
-            let r = l + 1;
-            let c = if r < n && self.v[r].0 < self.v[l].0 { r } else { l };
-            let ce = self.v[c];
-            if ce.0 >= item.0 {
-                break;
-            }
-            self.v[pos] = ce;
-            self.set_pos(ce.1, pos as u32);
-            pos = c;
-        }
-        self.v[pos] = item;
-        self.set_pos(item.1, pos as u32);
     }
 }
 
