@@ -89,8 +89,7 @@
 #![forbid(unsafe_code)]
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::index::SlotIndex;
 use super::HealthError;
@@ -299,28 +298,6 @@ pub struct DetectorStats {
     /// Events dropped because the queue was full.
     pub events_dropped: u64,
 }
-
-/// A hasher for host-chosen u64 ids: one SplitMix64 round (ids are trusted, so no
-/// flooding defence is needed). Used by disk health's id map; the detector's own index is
-/// [`SlotIndex`], which reads one cache line a lookup where a `HashMap` reads two.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = crate::hash::mix64(self.0 ^ u64::from(*b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = crate::hash::mix64(self.0 ^ n);
-    }
-}
-
-pub(crate) type IdMap = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 
 /// `y` such that Akka's logistic approximation of the normal tail gives `phi`.
 fn y_for_phi(phi: f64) -> f64 {

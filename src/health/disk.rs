@@ -26,7 +26,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::detector::IdMap;
+use super::index::SlotIndex;
 use super::HealthError;
 use crate::time::{Time, NANOS_PER_SEC};
 
@@ -183,7 +183,7 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct DiskHealth {
     cfg: DiskConfig,
-    index: IdMap,
+    index: SlotIndex,
     slots: Vec<Slot>,
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
@@ -210,7 +210,7 @@ impl DiskHealth {
     pub fn new(cfg: DiskConfig) -> Result<Self, HealthError> {
         cfg.validate()?;
         Ok(DiskHealth {
-            index: IdMap::default(),
+            index: SlotIndex::with_capacity(cfg.capacity.min(1024)),
             slots: Vec::new(),
             free: Vec::new(),
             heap: BinaryHeap::new(),
@@ -223,7 +223,7 @@ impl DiskHealth {
 
     /// Starts tracking `device`, healthy, as if it had reported at `now`.
     pub fn add_device(&mut self, device: u64, now: Time) -> Result<(), HealthError> {
-        if self.index.contains_key(&device) {
+        if self.index.contains(device) {
             return Err(HealthError::DuplicateDevice(device));
         }
         if self.index.len() >= self.cfg.capacity {
@@ -256,7 +256,7 @@ impl DiskHealth {
 
     /// Stops tracking `device`.
     pub fn remove_device(&mut self, device: u64) -> Result<(), HealthError> {
-        let slot = self.index.remove(&device).ok_or(HealthError::UnknownDevice(device))?;
+        let slot = self.index.remove(device).ok_or(HealthError::UnknownDevice(device))?;
         if let Some(s) = self.slots.get_mut(slot as usize) {
             s.dev = None;
             s.gen = s.gen.wrapping_add(1);
@@ -268,7 +268,7 @@ impl DiskHealth {
     /// Clears a device's score and counters (the host replaced or reformatted it); it is
     /// healthy again, with an event if that is a change.
     pub fn reset_device(&mut self, device: u64, now: Time) -> Result<(), HealthError> {
-        let slot = *self.index.get(&device).ok_or(HealthError::UnknownDevice(device))?;
+        let slot = self.index.get(device).ok_or(HealthError::UnknownDevice(device))?;
         let now = self.advance(now);
         if let Some(d) = self.slots.get_mut(slot as usize).and_then(|s| s.dev.as_mut()) {
             d.score = 0;
@@ -289,7 +289,7 @@ impl DiskHealth {
 
     /// Records a report. Fails with [`HealthError::UnknownDevice`] and changes nothing.
     pub fn report(&mut self, device: u64, r: &DiskReport, now: Time) -> Result<(), HealthError> {
-        let slot = *self.index.get(&device).ok_or(HealthError::UnknownDevice(device))?;
+        let slot = self.index.get(device).ok_or(HealthError::UnknownDevice(device))?;
         let now = self.advance(now);
         let cfg = &self.cfg;
         let add = u64::from(r.io_errors)
@@ -337,7 +337,7 @@ impl DiskHealth {
 
     /// The state of `device`. Changed by `report`, `tick` and `reset_device`.
     pub fn device_state(&self, device: u64) -> Result<DeviceState, HealthError> {
-        let slot = *self.index.get(&device).ok_or(HealthError::UnknownDevice(device))?;
+        let slot = self.index.get(device).ok_or(HealthError::UnknownDevice(device))?;
         self.slots
             .get(slot as usize)
             .and_then(|s| s.dev.as_ref())
@@ -347,7 +347,7 @@ impl DiskHealth {
 
     /// The device's current decayed error score (for display).
     pub fn score(&self, device: u64) -> Result<u64, HealthError> {
-        let slot = *self.index.get(&device).ok_or(HealthError::UnknownDevice(device))?;
+        let slot = self.index.get(device).ok_or(HealthError::UnknownDevice(device))?;
         self.slots
             .get(slot as usize)
             .and_then(|s| s.dev.as_ref())

@@ -1,4 +1,5 @@
-//! The failure detector's id index: host-chosen `u64` node ids to dense slot numbers.
+//! Health's id index: host-chosen `u64` node and device ids to dense slot numbers (the
+//! failure detector and disk health both use it).
 //!
 //! An open-addressing table with linear probing, one 16-byte entry (id and slot) per
 //! bucket, at most three quarters full, and backward-shift deletion (no tombstones). A
