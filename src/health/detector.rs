@@ -491,6 +491,14 @@ struct Cold {
 const _: () = assert!(std::mem::size_of::<Hot>() == 64 && std::mem::align_of::<Hot>() == 64);
 const _: () = assert!(std::mem::size_of::<Cold>() <= 48);
 
+/// Where slot `s`'s window lives: the index of its chunk in the detector's `windows`, and
+/// its range in that chunk.
+#[inline(always)]
+fn window_place(s: usize, stride: usize, window: usize) -> (usize, std::ops::Range<usize>) {
+    let base = (s & (CHUNK - 1)) * stride;
+    (s >> CHUNK_SHIFT, base..base + window)
+}
+
 /// Nodes per window chunk. Windows live in chunks of this many nodes, each allocated once
 /// (a node's window is `window` u32 at a fixed place), so adding nodes never copies them.
 const CHUNK_SHIFT: u32 = 6;
@@ -694,10 +702,10 @@ impl FailureDetector {
         let vnow = self.advance(now);
         self.stats.heartbeats += 1;
         let p = &self.p;
-        let w = self.window;
-        let stride = self.stride;
         let s = slot as usize;
-        let (Some(n), Some(chunk)) = (self.hot.get_mut(s), self.windows.get_mut(s >> CHUNK_SHIFT)) else {
+        let (chunk, range) = window_place(s, self.stride, self.window);
+        let ring = self.windows.get_mut(chunk).and_then(|c| c.get_mut(range));
+        let (Some(n), Some(ring)) = (self.hot.get_mut(s), ring) else {
             return Ok(());
         };
         let interval_ns = vnow.saturating_sub(n.last_v);
@@ -709,7 +717,6 @@ impl FailureDetector {
         let (mean_us, sigma_us) = (u64::from(n.mean_us), u64::from(n.sigma_us));
         let interval_us = (interval_ns / 1000).min(MAX_INTERVAL_US);
         let usable = interval_ns >= p.min_interval_ns;
-        let base = (s & (CHUNK - 1)) * stride;
         let mut event = None;
         match n.state {
             NodeState::Dead => {
@@ -719,7 +726,7 @@ impl FailureDetector {
                 if c.run_ref && interval_ns <= p.offsets(n).0 {
                     c.run = c.run.saturating_add(1);
                     if usable {
-                        push_interval(n, chunk, base, w, interval_us, mean_us, sigma_us);
+                        push_interval(n, ring, interval_us, mean_us, sigma_us);
                         p.refresh(n);
                     }
                 } else {
@@ -745,7 +752,7 @@ impl FailureDetector {
                         }
                         n.to_warm = n.to_warm.saturating_sub(1);
                     }
-                    push_interval(n, chunk, base, w, interval_us, mean_us, sigma_us);
+                    push_interval(n, ring, interval_us, mean_us, sigma_us);
                     p.refresh(n);
                 }
                 if n.state == NodeState::Suspect {
@@ -873,14 +880,13 @@ impl FailureDetector {
 
     /// Slot `slot`'s window.
     fn window_mut(&mut self, slot: u32) -> Option<&mut [u32]> {
-        let s = slot as usize;
-        let base = (s & (CHUNK - 1)) * self.stride;
-        self.windows.get_mut(s >> CHUNK_SHIFT)?.get_mut(base..base + self.window)
+        let (chunk, range) = window_place(slot as usize, self.stride, self.window);
+        self.windows.get_mut(chunk)?.get_mut(range)
     }
 
     fn window(&self, slot: usize) -> Option<&[u32]> {
-        let base = (slot & (CHUNK - 1)) * self.stride;
-        self.windows.get(slot >> CHUNK_SHIFT)?.get(base..base + self.window)
+        let (chunk, range) = window_place(slot, self.stride, self.window);
+        self.windows.get(chunk)?.get(range)
     }
 
     fn real(&self, v: u64) -> u64 {
@@ -1014,17 +1020,18 @@ impl FailureDetector {
     }
 }
 
-/// Pushes one inter-arrival time into the ring (`chunk[base..base + w]`), keeping integer
+/// Pushes one inter-arrival time into the node's window `ring`, keeping integer
 /// sums exact. A pause is clamped to `mean + 4 sigma`: it is remembered by the pause
 /// memory, and would otherwise inflate the deviation for a whole window. A real change of
 /// heartbeat rate still moves the mean, by up to four deviations a heartbeat.
 #[inline(always)]
-fn push_interval(n: &mut Hot, chunk: &mut [u32], base: usize, w: usize, interval_us: u64, mean_us: u64, sigma_us: u64) {
+fn push_interval(n: &mut Hot, ring: &mut [u32], interval_us: u64, mean_us: u64, sigma_us: u64) {
+    let w = ring.len();
     let cap = mean_us.saturating_add(sigma_us.saturating_mul(4)).min(MAX_INTERVAL_US);
     let v = interval_us.min(cap) as u32;
     // `head < w` always (it wraps below), so no division is needed.
     let head = usize::from(n.head);
-    let Some(cell) = chunk.get_mut(base + head) else { return };
+    let Some(cell) = ring.get_mut(head) else { return };
     if usize::from(n.len) == w {
         let old = u64::from(*cell);
         n.sum -= old;
