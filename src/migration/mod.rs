@@ -1191,7 +1191,7 @@ impl Scheduler {
         let idx = t.pos as usize;
         let p = &self.pairs[t.pair as usize];
         let (s, d) = (p.src, p.dst);
-        let unused = self.running.get(idx).map_or(0, |e| e.granted.saturating_sub(t.done));
+        let unused = self.granted(t).saturating_sub(t.done);
         if unused > 0 {
             let _ = self.throttle.refund(NodeRef(s), NodeRef(d), unused);
         }
@@ -1294,12 +1294,15 @@ impl Scheduler {
         Ok((t.done, self.granted(t), t.bytes))
     }
 
-    /// Bytes granted to a live task in this attempt.
+    /// A running task's entry in the running list (`None` for a task in any other state).
+    fn run_entry(&self, t: &Task) -> Option<&RunEntry> {
+        self.running.get(t.pos as usize).filter(|_| t.state == TaskState::Running)
+    }
+
+    /// Bytes granted to a live task in this attempt: what its running entry says, or, when
+    /// it is not running, exactly what it has done.
     fn granted(&self, t: &Task) -> u64 {
-        match self.running.get(t.pos as usize) {
-            Some(e) if t.state == TaskState::Running => e.granted,
-            _ => t.done,
-        }
+        self.run_entry(t).map_or(t.done, |e| e.granted)
     }
 
     /// Cancels a task in any state; its slots and unused tokens come back.
@@ -1397,8 +1400,7 @@ impl Scheduler {
         if t.state != TaskState::Running {
             return Err(MigrationError::NotRunning(id.0));
         }
-        let (granted, chunk_end) =
-            self.running.get(t.pos as usize).map_or((t.done, t.done), |e| (e.granted, e.chunk_end));
+        let (granted, chunk_end) = self.run_entry(t).map_or((t.done, t.done), |e| (e.granted, e.chunk_end));
         if done < t.done || done > granted {
             return Err(MigrationError::InvalidProgress { id: id.0, done, limit: granted });
         }
