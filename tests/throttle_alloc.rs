@@ -1,57 +1,17 @@
 //! The throttle's checks allocate nothing: once the nodes are added, every per-transfer call
 //! (node lookup, `try_acquire`, `acquire_up_to`, `available`, `reserve`, `ready_at`,
-//! `refund`, refused and oversized checks included) makes no heap allocation, counted with a
-//! counting global allocator that only this test binary uses.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+//! `refund`, refused and oversized checks included) makes no heap allocation, counted with
+//! tests/support/counting_alloc.rs.
 
 use trimtab::throttle::{Bucket, Limit, Throttle, ThrottleConfig};
 use trimtab::Time;
 
-struct Counting;
-
-thread_local! {
-    /// Only the test's own thread counts: the harness's threads (output capture, the
-    /// "running for over 60 seconds" warning on a loaded machine) allocate on their own
-    /// schedule.
-    static COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn counted() -> bool {
-    COUNTED.try_with(|c| c.get()).unwrap_or(false)
-}
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator, only counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counted() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counted() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[test]
 fn checks_do_not_allocate() {
-    COUNTED.with(|c| c.set(true));
+    counting_alloc::count_this_thread();
     let g = Limit::new(10 << 30, 1 << 30);
     let mut t = Throttle::new(ThrottleConfig { global: g, ..ThrottleConfig::default() }, Time::ZERO).unwrap();
     let l = Limit::new(1 << 30, 64 << 20);
@@ -62,7 +22,7 @@ fn checks_do_not_allocate() {
     }
     let mut b = Bucket::new(l, Time::ZERO).unwrap();
 
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = counting_alloc::allocs();
     let mut now = 0u64;
     let (mut granted, mut refused, mut oversized) = (0u64, 0u64, 0u64);
     for k in 0..200_000u64 {
@@ -87,7 +47,7 @@ fn checks_do_not_allocate() {
         // Time going backwards is a no-op, not an error and not an allocation.
         let _ = b.available(Time(now / 2));
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = counting_alloc::allocs() - before;
     assert_eq!(allocs, 0, "{allocs} allocations in the steady state");
     assert!(granted > 0 && refused > 0 && oversized > 0, "{granted} granted, {refused} refused, {oversized} oversized");
 }
