@@ -10,7 +10,7 @@
 //! ```text
 //! cargo build --release --example sched_profile
 //! valgrind --tool=callgrind --cache-sim=yes --collect-atstart=no \
-//!     --toggle-collect='sched_profile::measure_*' target/release/examples/sched_profile 50
+//!     --toggle-collect='sched_profile::measure_*' (or one of them) target/release/examples/sched_profile 50
 //! callgrind_annotate callgrind.out.<pid> | head -40
 //! ```
 //!
@@ -95,37 +95,53 @@ fn measure_pop(s: &mut Scheduler, running: &[TaskId], now: Time) -> (Duration, u
     (t.elapsed(), started)
 }
 
+/// The pop row after the whole running set completes (a wrapper, so that callgrind can
+/// count it apart from [`measure_one`]).
+#[inline(never)]
+fn measure_burst(s: &mut Scheduler, running: &[TaskId], now: Time) -> (Duration, u64) {
+    measure_pop(s, running, now)
+}
+
+/// The pop row when one task completes at a time.
+#[inline(never)]
+fn measure_one(s: &mut Scheduler, id: TaskId, now: Time) -> (Duration, u64) {
+    measure_pop(s, &[id], now)
+}
+
 fn main() {
     let rounds: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    // `pop` as a second argument runs only the pop rows, for a sampling profiler.
+    let only_pop = std::env::args().nth(2).is_some_and(|a| a == "pop");
     let cfg = SchedulerConfig { max_tasks: 2_000_000, ..SchedulerConfig::default() };
     let mut s = Scheduler::new(cfg, Time::ZERO).unwrap();
     s.reserve_tasks(N as usize + BATCH as usize);
     let mut ids = s.push_plan(plan(N), Time::ZERO).unwrap();
     println!("{:.1} bytes per queued task (allocated_bytes)", s.allocated_bytes() as f64 / N as f64);
 
+    let rounds_ops = if only_pop { 0 } else { rounds };
     let mut pg = 10_000_000u32;
     let mut fresh = Vec::with_capacity(BATCH as usize);
     let mut d = Duration::ZERO;
-    for _ in 0..rounds {
+    for _ in 0..rounds_ops {
         d += measure_push(&mut s, &mut pg, &mut fresh);
         for id in fresh.drain(..) {
             s.cancel(id, Time::ZERO).unwrap();
         }
         while s.poll_event().is_some() {}
     }
-    let ops = (rounds * BATCH) as f64;
+    let ops = (rounds_ops * BATCH).max(1) as f64;
     println!("push          {:7.1} ns", d.as_nanos() as f64 / ops);
 
     let mut k = 0usize;
     let mut d = Duration::ZERO;
-    for _ in 0..rounds {
+    for _ in 0..rounds_ops {
         d += measure_reprioritize(&mut s, &ids, &mut k);
     }
     println!("re-prioritize {:7.1} ns", d.as_nanos() as f64 / ops);
 
     let mut gone = Vec::with_capacity(BATCH as usize);
     let mut d = Duration::ZERO;
-    for _ in 0..rounds {
+    for _ in 0..rounds_ops {
         d += measure_cancel(&mut s, &ids, &mut k, &mut gone);
         for k in gone.drain(..) {
             ids[k] = s.push(refill(k), Time::ZERO).unwrap();
@@ -143,7 +159,7 @@ fn main() {
         let running = s.running_ids();
         let pgs: Vec<u32> = running.iter().map(|&id| s.task(id).unwrap().pg).collect();
         now = Time(now.0 + 1_000_000_000);
-        let (dt, n) = measure_pop(&mut s, &running, now);
+        let (dt, n) = measure_burst(&mut s, &running, now);
         d += dt;
         started += n;
         for pg in pgs {
@@ -152,5 +168,20 @@ fn main() {
         while s.poll_event().is_some() {}
     }
     println!("pop           {:7.1} ns per task started ({started} started)", d.as_nanos() as f64 / started as f64);
+
+    // One at a time: a running task completes, a tick starts what its freed slots allow.
+    let (mut d, mut started) = (Duration::ZERO, 0u64);
+    for i in 0..if only_pop { 0 } else { rounds * 50 } {
+        let running = s.running_ids();
+        let id = running[trimtab::hash::mix64(i as u64) as usize % running.len()];
+        let pg = s.task(id).unwrap().pg;
+        now = Time(now.0 + 1_000_000);
+        let (dt, n) = measure_one(&mut s, id, now);
+        d += dt;
+        started += n;
+        ids[pg as usize] = s.push(refill(pg as usize), now).unwrap();
+        while s.poll_event().is_some() {}
+    }
+    println!("pop, one by one {:5.1} ns per task started ({started} started)", d.as_nanos() as f64 / started as f64);
     s.check_invariants().unwrap();
 }

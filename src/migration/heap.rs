@@ -310,11 +310,6 @@ impl ReadyHeap {
         self.pos.get(id as usize).is_some_and(|&p| p != NO_POS)
     }
 
-    /// The ids in array order.
-    pub(crate) fn ids(&self) -> Vec<u32> {
-        self.heap.iter().map(|e| e.1).collect()
-    }
-
     /// Adds `id` (not in the heap) with `key`.
     #[inline]
     pub(crate) fn push(&mut self, key: u128, id: u32) {
@@ -334,6 +329,12 @@ impl ReadyHeap {
         }
     }
 
+    /// The key of `id`, when it is in the heap.
+    pub(crate) fn key_of(&self, id: u32) -> Option<u128> {
+        let p = *self.pos.get(id as usize)?;
+        self.heap.get(p).map(|e| e.0)
+    }
+
     /// Changes the key of `id` (a no-op when it is not in the heap).
     #[inline]
     pub(crate) fn update(&mut self, id: u32, key: u128) {
@@ -342,6 +343,171 @@ impl ReadyHeap {
                 self.heap.update_at(p, key, &mut self.pos);
             }
         }
+    }
+}
+
+/// The pairs with queued work, grouped by the node slot each waits for, and a heap over
+/// the groups whose slot is free: the admission's "which pair next" without visiting the
+/// pairs that cannot start.
+///
+/// Every node has two groups: its *out* group (pairs from it, not known to be blocked on
+/// their target) and its *in* group (pairs into it that were found blocked on it while
+/// their source was free). A group is *active* while its node has a free slot in its
+/// direction; only active, non-empty groups are in the top heap, keyed by their best pair.
+/// So a node filling up or freeing a slot costs one top-heap operation, whatever the number
+/// of pairs waiting for it, and the admission looks only at the best pair of a group whose
+/// node can take it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Groups {
+    heaps: Vec<HeapVec<u128>>,
+    /// Per pair: its group, or [`NO_POS`].
+    of: Vec<u32>,
+    /// Per pair: its position in its group's heap.
+    pos: Vec<u32>,
+    active: Vec<bool>,
+    top: ReadyHeap,
+}
+
+impl Groups {
+    /// Makes sure groups `0..n` exist (new ones active).
+    pub(crate) fn ensure(&mut self, n: usize) {
+        while self.heaps.len() < n {
+            self.heaps.push(HeapVec::new());
+            self.active.push(true);
+        }
+    }
+
+    /// The group pair `p` is in.
+    #[inline]
+    pub(crate) fn group_of(&self, p: u32) -> Option<u32> {
+        self.of.get(p as usize).copied().filter(|&g| g != NO_POS)
+    }
+
+    /// The key pair `p` has in its group.
+    #[inline]
+    pub(crate) fn key_of(&self, p: u32) -> Option<u128> {
+        let g = self.group_of(p)?;
+        self.heaps[g as usize].get(self.pos[p as usize]).map(|e| e.0)
+    }
+
+    /// The best pair of group `g`.
+    #[inline]
+    pub(crate) fn top_of(&self, g: u32) -> Option<u32> {
+        self.heaps.get(g as usize)?.peek().map(|e| e.1)
+    }
+
+    /// Whether group `g` is active.
+    pub(crate) fn is_active(&self, g: u32) -> bool {
+        self.active.get(g as usize).copied().unwrap_or(false)
+    }
+
+    /// The best pair of the best active group, with that group.
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<(u32, u32)> {
+        let (_, g) = self.top.peek()?;
+        let (_, p) = self.heaps[g as usize].peek()?;
+        Some((g, p))
+    }
+
+    /// Puts pair `p` into group `g` with `key`: moves it there if it is in another group,
+    /// re-keys it if it is already there.
+    pub(crate) fn place(&mut self, p: u32, g: u32, key: u128) {
+        if self.of.len() <= p as usize {
+            self.of.resize(p as usize + 1, NO_POS);
+            self.pos.resize(p as usize + 1, NO_POS);
+        }
+        let cur = self.of[p as usize];
+        if cur == g {
+            let before = self.heaps[g as usize].peek();
+            self.heaps[g as usize].update_at(self.pos[p as usize], key, &mut self.pos);
+            if self.heaps[g as usize].peek() != before {
+                self.sync(g);
+            }
+            return;
+        }
+        if cur != NO_POS {
+            self.remove(p);
+        }
+        let h = &mut self.heaps[g as usize];
+        h.push(key, p, &mut self.pos);
+        self.of[p as usize] = g;
+        if h.peek().is_some_and(|e| e.1 == p) {
+            self.sync(g);
+        }
+    }
+
+    /// Takes pair `p` out of its group (a no-op when it is in none).
+    pub(crate) fn remove(&mut self, p: u32) {
+        let Some(g) = self.group_of(p) else {
+            return;
+        };
+        let h = &mut self.heaps[g as usize];
+        let was_top = h.peek().is_some_and(|e| e.1 == p);
+        h.remove_at(self.pos[p as usize], &mut self.pos);
+        self.of[p as usize] = NO_POS;
+        if was_top {
+            self.sync(g);
+        }
+    }
+
+    /// Activates or deactivates group `g`; returns whether that changed anything.
+    pub(crate) fn set_active(&mut self, g: u32, on: bool) -> bool {
+        let Some(a) = self.active.get_mut(g as usize) else {
+            return false;
+        };
+        if *a == on {
+            return false;
+        }
+        *a = on;
+        self.sync(g);
+        true
+    }
+
+    /// Brings group `g`'s entry in the top heap in line with its state and best pair.
+    fn sync(&mut self, g: u32) {
+        match self.heaps[g as usize].peek() {
+            Some((k, _)) if self.active[g as usize] => {
+                if self.top.contains(g) {
+                    self.top.update(g, k);
+                } else {
+                    self.top.push(k, g);
+                }
+            }
+            _ => self.top.remove(g),
+        }
+    }
+
+    /// Bytes allocated (for the memory figure).
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.heaps.iter().map(|h| h.capacity() * 32).sum::<usize>()
+            + self.heaps.capacity() * std::mem::size_of::<HeapVec<u128>>()
+            + (self.of.capacity() + self.pos.capacity()) * 4
+            + self.active.capacity()
+            + self.top.capacity() * 36
+    }
+
+    /// Checks positions, memberships and the top heap against the groups.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        for (g, h) in self.heaps.iter().enumerate() {
+            for (i, &(_, p)) in h.iter().enumerate() {
+                if self.of.get(p as usize) != Some(&(g as u32)) || self.pos[p as usize] != i as u32 {
+                    return Err(format!("group {g}: pair {p} out of place"));
+                }
+            }
+            if h.iter().enumerate().any(|(i, e)| i > 0 && h.get(((i - 1) / 2) as u32).is_some_and(|q| q.0 > e.0)) {
+                return Err(format!("group {g}: heap order broken"));
+            }
+            let want = if self.active[g] { h.peek().map(|e| e.0) } else { None };
+            let have = self.top.key_of(g as u32);
+            if want != have {
+                return Err(format!("group {g}: top heap has {have:?}, group says {want:?}"));
+            }
+        }
+        let members = self.heaps.iter().map(|h| h.len()).sum::<usize>();
+        if self.of.iter().filter(|&&g| g != NO_POS).count() != members {
+            return Err("pairs marked in a group that does not hold them".into());
+        }
+        Ok(())
     }
 }
 

@@ -16,16 +16,24 @@
 //!
 //! ## How a task is chosen, without scanning
 //!
-//! Queued tasks live in one binary heap per (source node, target node) pair, ordered
-//! by the policy key. Pairs whose two nodes both have a free slot are in a *ready* heap keyed
-//! by their best task's key tier and, within a tier, by how much work is left on their two
-//! nodes (critical-path first). A pair whose source or target is full is *parked* on that
-//! node and comes back only when that node frees a slot, so a blocked task never holds back
-//! the tasks behind it (no head-of-line blocking) and an admission costs O(log n) per task
-//! started plus O(log pairs) per parked pair re-examined (one ready-heap removal; each pair
-//! keeps a copy of its heap's top and of that task's queue time, so parking reads no task
-//! record). A tick in which nothing changed does no admission work at all, so its cost
-//! does not depend on the number of queued tasks.
+//! Queued tasks live in one binary heap per (source node, target node) pair, ordered by
+//! the policy key, and each pair is keyed by its best task's key tier and, within a tier,
+//! by how much work is left on its two nodes (critical-path first). The pairs wait in
+//! *groups*, two per node: a node's out group holds pairs from it, and its in group the
+//! pairs into it that were found blocked on its inbound slots while their source was free.
+//! A group is active while its node has a free slot in its direction, and a heap over the
+//! active groups gives the best pair that one of its nodes can take. Admission looks at that
+//! pair: if its other node is full too, the pair moves to that node's (inactive) group and
+//! stays there until that node frees a slot; otherwise its best task starts. So a blocked
+//! task never holds back the tasks behind it (no head-of-line blocking), a node that fills
+//! up or frees a slot costs one operation on the group heap however many pairs wait for it,
+//! and a pair is looked at again only when a node it waits for frees a slot. Admission
+//! stops as soon as no node has a free outbound or no node a free inbound slot. A start
+//! costs O(log n) in its pair heap plus O(log pairs) for each pair found blocked on the way
+//! (about one per start after a whole running set completes; each pair keeps a copy of its
+//! heap's top and of that task's queue time, so moving a pair reads no task record). A tick
+//! in which nothing changed does no admission work at all, so its cost does not depend on
+//! the number of queued tasks.
 //!
 //! The pair heaps remove lazily: a queued task's entry carries a tag, a dense per-task array
 //! holds the tag of its one valid entry, and a cancel, a supersede or a re-key only changes
@@ -61,7 +69,7 @@ pub use plan::{requests_from_plan, PlanRequests, PlanTasks};
 
 pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
 
-use heap::{Entry, LazyHeap, ReadyHeap};
+use heap::{Entry, Groups, LazyHeap};
 
 use crate::throttle::{IdMap, Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
 use crate::time::{Time, NANOS_PER_SEC};
@@ -507,6 +515,17 @@ const FLAG_STARTED: u8 = 1;
 const FLAG_IMPORTANCE_SET: u8 = 2;
 const FLAG_DEAD: u8 = 4;
 
+/// In a slot's tag: its entry's key is below the task's own (raised lazily, see
+/// [`Scheduler::rekey_task`]). The tag array is read for every top anyway, so a top without
+/// this bit is known exact without reading its task record. Tags themselves stay below it.
+const TAG_LAZY: u32 = 1 << 31;
+
+/// Whether `e` is its slot's one valid entry.
+#[inline]
+fn entry_valid(tags: &[u32], e: &Entry) -> bool {
+    tags[e.slot as usize] & !TAG_LAZY == e.tag
+}
+
 /// One task record: 64 bytes, aligned to a cache line, so that a cancel or a start reads
 /// one line for it; plus 16 in its pair heap (24 at most, counting stale entries), 4 of
 /// tag and 21–43 in the (pg, shard) index (34 at a million tasks). What only a running task has (bytes granted,
@@ -553,22 +572,26 @@ struct Pair {
     src: u32,
     dst: u32,
     heap: LazyHeap,
-    /// When the task of the heap's top entry was queued (what the starvation guard asks of
-    /// every pair it parks, kept here so that parking reads no task record).
+    /// When the task of the heap's top entry was queued (what the starvation guard asks),
+    /// or [`SINCE_UNREAD`] until it is first asked: a start does not read the record of
+    /// the task that becomes its pair's top.
     top_since: u64,
-    parked_on: u32,
-    parked_idx: u32,
     live: u32,
 }
 
-#[derive(Debug, Clone, Default)]
+/// [`Pair::top_since`] not read yet.
+const SINCE_UNREAD: u64 = u64::MAX;
+
+#[derive(Debug, Clone)]
 struct NodeState {
     id: u32,
     out_running: u32,
     in_running: u32,
     rem_out: u128,
     rem_in: u128,
-    parked: Vec<u32>,
+    /// Position in the free-outbound (free-inbound) node list, or `NO_POS`.
+    free_out_at: u32,
+    free_in_at: u32,
     win: u64,
     win_out: u64,
     win_in: u64,
@@ -577,6 +600,23 @@ struct NodeState {
 }
 
 impl NodeState {
+    fn new(id: u32) -> NodeState {
+        NodeState {
+            id,
+            out_running: 0,
+            in_running: 0,
+            rem_out: 0,
+            rem_in: 0,
+            free_out_at: NO_POS,
+            free_in_at: NO_POS,
+            win: 0,
+            win_out: 0,
+            win_in: 0,
+            prev_out: 0,
+            prev_in: 0,
+        }
+    }
+
     fn roll(&mut self, w: u64) {
         if self.win != w {
             if self.win + 1 == w {
@@ -597,6 +637,12 @@ impl NodeState {
 #[derive(Debug, Clone, Copy)]
 struct RunEntry {
     slot: u32,
+    /// The task's source and target nodes (so that a grant reads neither the task record
+    /// nor its pair).
+    src: u32,
+    dst: u32,
+    /// The task's generation (what a queued grant is checked against).
+    generation: u32,
     /// Bytes granted and not yet drained by [`Scheduler::poll_grant`].
     pending: u64,
     crit: u64,
@@ -624,7 +670,15 @@ pub struct Scheduler {
     pairs: Vec<Pair>,
     pair_index: IdMap<u64, u32>,
     free_pairs: Vec<u32>,
-    ready: ReadyHeap,
+    groups: Groups,
+    /// Nodes with a free outbound (inbound) slot, counting the starving pair's reservation:
+    /// the nodes of the active out (in) groups.
+    free_out: Vec<u32>,
+    free_in: Vec<u32>,
+    /// Admission's work beyond the starts themselves, so far: pairs found blocked (and
+    /// moved), and pairs looked up between free nodes.
+    blocked_seen: u64,
+    looked_up: u64,
     token_wait: Vec<u32>,
     starving: Option<u32>,
     running: Vec<RunEntry>,
@@ -642,8 +696,24 @@ pub struct Scheduler {
     g_win: u64,
     g_cur: u64,
     g_prev: u64,
-    scratch: Vec<u32>,
+    scratch: Vec<u128>,
 }
+
+/// Node `n`'s out group: pairs from it, waiting for one of its outbound slots.
+#[inline]
+fn out_group(n: u32) -> u32 {
+    n * 2
+}
+
+/// Node `n`'s in group: pairs into it, waiting for one of its inbound slots.
+#[inline]
+fn in_group(n: u32) -> u32 {
+    n * 2 + 1
+}
+
+/// Up to this many (free source, free target) node pairs, admission looks the pairs up
+/// directly rather than through the group heap.
+const ENUMERATE_FREE_PAIRS: usize = 16;
 
 const CLASS_SHIFT: u32 = 62;
 const VT_MAX: u64 = (1 << CLASS_SHIFT) - 1;
@@ -667,7 +737,11 @@ impl Scheduler {
             pairs: Vec::new(),
             pair_index: IdMap::default(),
             free_pairs: Vec::new(),
-            ready: ReadyHeap::default(),
+            groups: Groups::default(),
+            free_out: Vec::new(),
+            free_in: Vec::new(),
+            blocked_seen: 0,
+            looked_up: 0,
             token_wait: Vec::new(),
             starving: None,
             running: Vec::new(),
@@ -723,7 +797,7 @@ impl Scheduler {
     pub fn add_node(&mut self, id: u32, out: Limit, inb: Limit, now: Time) -> Result<(), MigrationError> {
         let now = self.advance(now);
         self.throttle.add_node(id, out, inb, now)?;
-        self.nodes.push(NodeState { id, ..Default::default() });
+        self.push_node(id);
         Ok(())
     }
 
@@ -755,8 +829,20 @@ impl Scheduler {
             return Ok(r);
         }
         let r = self.throttle.add_node(id, self.cfg.node_out, self.cfg.node_in, now)?;
-        self.nodes.push(NodeState { id, ..Default::default() });
+        self.push_node(id);
         Ok(r)
+    }
+
+    /// A new node: no slot taken, so both of its groups are active.
+    fn push_node(&mut self, id: u32) {
+        let n = self.nodes.len() as u32;
+        let mut st = NodeState::new(id);
+        st.free_out_at = self.free_out.len() as u32;
+        st.free_in_at = self.free_in.len() as u32;
+        self.nodes.push(st);
+        self.free_out.push(n);
+        self.free_in.push(n);
+        self.groups.ensure(self.nodes.len() * 2);
     }
 
     fn task_key(&self, t: &Task) -> u64 {
@@ -842,10 +928,9 @@ impl Scheduler {
                 }
             }
         }
-        // Every pair's remaining work changed: refresh the ready order once (O(pairs)).
-        let ready = self.ready.ids();
-        for p in ready {
-            self.refresh_ready(p);
+        // Every pair's remaining work changed: refresh the order once (O(pairs)).
+        for p in 0..self.pairs.len() as u32 {
+            self.place(p);
         }
         match out {
             Ok(()) => Ok(ids),
@@ -858,8 +943,7 @@ impl Scheduler {
         if let Some(&p) = self.pair_index.get(&k) {
             return p;
         }
-        let pair =
-            Pair { src: s, dst: d, heap: LazyHeap::default(), top_since: 0, parked_on: NO_POS, parked_idx: 0, live: 0 };
+        let pair = Pair { src: s, dst: d, heap: LazyHeap::default(), top_since: SINCE_UNREAD, live: 0 };
         let p = match self.free_pairs.pop() {
             Some(p) => {
                 self.pairs[p as usize] = pair;
@@ -941,10 +1025,10 @@ impl Scheduler {
         if top {
             pair.top_since = since;
         }
-        // The ready key changes only when the pair's best task does; its criticality part
-        // is refreshed whenever the pair starts a task or wakes, and after a plan.
-        if pair.parked_on == NO_POS && (top || !self.ready.contains(p)) {
-            self.refresh_ready(p);
+        // The pair's key changes only when its best task does; its criticality part is
+        // refreshed whenever the pair starts a task or is found blocked, and after a plan.
+        if top || self.groups.group_of(p).is_none() {
+            self.place(p);
         }
         self.dirty = true;
     }
@@ -952,38 +1036,39 @@ impl Scheduler {
     /// A fresh tag for `slot`'s next heap entry.
     #[inline]
     fn new_tag(&mut self, slot: u32) -> u32 {
-        if self.next_tag == 0 {
-            // Wrapped: drop every stale entry, so that no tag left in a heap can come back
-            // for its slot (the valid ones are the slots' current tags, skipped below).
-            let tags = &self.tags;
-            for pr in self.pairs.iter_mut() {
-                pr.heap.rebuild(|e| (tags[e.slot as usize] == e.tag).then_some(e.key));
+        let cur = self.tags[slot as usize] & !TAG_LAZY;
+        loop {
+            if self.next_tag >= TAG_LAZY {
+                // Wrapped: drop every stale entry, so that no tag left in a heap can come
+                // back for its slot (the valid ones are the slots' current tags, skipped
+                // below).
+                let tags = &self.tags;
+                for pr in self.pairs.iter_mut() {
+                    pr.heap.rebuild(|e| entry_valid(tags, &e).then_some(e.key));
+                }
+                self.next_tag = 1;
             }
-            self.next_tag = 1;
+            let t = self.next_tag;
+            self.next_tag += 1;
+            if t != cur {
+                return t;
+            }
         }
-        let mut t = self.next_tag;
-        if t == self.tags[slot as usize] {
-            t = t.wrapping_add(1).max(1);
-        }
-        self.next_tag = t.wrapping_add(1);
-        t
     }
 
     /// Takes a queued task out of its pair heap (its entry goes stale) and keeps the pair's
-    /// top valid and its place in the ready heap current.
+    /// top valid and its place in its group current.
     fn dequeue(&mut self, slot: u32) {
         let p = self.tasks[slot as usize].pair;
-        let tag = std::mem::replace(&mut self.tags[slot as usize], 0);
+        let tag = std::mem::replace(&mut self.tags[slot as usize], 0) & !TAG_LAZY;
         let tags = &self.tags;
         let pair = &mut self.pairs[p as usize];
         pair.heap.mark_stale();
         let top = pair.heap.peek().is_some_and(|e| e.slot == slot && e.tag == tag);
-        pair.heap.maybe_compact(|e| tags[e.slot as usize] == e.tag);
+        pair.heap.maybe_compact(|e| entry_valid(tags, &e));
         if top {
             self.fix_top(p);
-            if self.pairs[p as usize].parked_on == NO_POS {
-                self.refresh_ready(p);
-            }
+            self.place(p);
         }
         self.counts[TaskState::Queued as usize] -= 1;
     }
@@ -993,19 +1078,38 @@ impl Scheduler {
     /// [`Scheduler::rekey_task`]) goes down to its place with the task's key.
     fn fix_top(&mut self, p: u32) {
         while let Some(e) = self.pairs[p as usize].heap.peek() {
-            if self.tags[e.slot as usize] != e.tag {
+            let tag = self.tags[e.slot as usize];
+            if tag & !TAG_LAZY != e.tag {
                 let tags = &self.tags;
-                self.pairs[p as usize].heap.clean_top(|e| tags[e.slot as usize] == e.tag);
+                self.pairs[p as usize].heap.clean_top(|e| entry_valid(tags, &e));
                 continue;
             }
+            if tag & TAG_LAZY == 0 {
+                // The key is the task's own: its record (a cache miss at a million tasks)
+                // is left unread until the task starts.
+                self.pairs[p as usize].top_since = SINCE_UNREAD;
+                break;
+            }
+            self.tags[e.slot as usize] = e.tag;
             let t = &self.tasks[e.slot as usize];
             let key = self.task_key(t);
+            self.pairs[p as usize].top_since = t.queued_at;
             if key == e.key {
-                self.pairs[p as usize].top_since = t.queued_at;
                 break;
             }
             self.pairs[p as usize].heap.raise_top(key);
         }
+    }
+
+    /// When pair `p`'s top task was queued (read from its record the first time asked).
+    fn since_of(&mut self, p: u32) -> u64 {
+        let pr = &self.pairs[p as usize];
+        if pr.top_since != SINCE_UNREAD {
+            return pr.top_since;
+        }
+        let since = pr.heap.peek().map_or(SINCE_UNREAD, |e| self.tasks[e.slot as usize].queued_at);
+        self.pairs[p as usize].top_since = since;
+        since
     }
 
     fn crit(&self, s: u32, d: u32) -> u64 {
@@ -1019,59 +1123,84 @@ impl Scheduler {
         u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX)
     }
 
-    /// Inserts, re-keys or removes pair `p` in the ready heap from its current top task.
-    fn refresh_ready(&mut self, p: u32) {
+    /// Pair `p`'s key for the admission: its best task's key tier, then its criticality.
+    fn pair_key(&self, p: u32) -> Option<u128> {
+        let pair = &self.pairs[p as usize];
+        let e = pair.heap.peek()?;
+        Some(ready_key(e.key, self.crit(pair.src, pair.dst), self.tie_shift))
+    }
+
+    /// Re-keys pair `p` in its group from its current best task (a pair in no group goes
+    /// to its source's out group), or takes it out when it has nothing queued.
+    fn place(&mut self, p: u32) {
+        let pair = &self.pairs[p as usize];
+        let crit = self.crit(pair.src, pair.dst);
+        self.place_with(p, crit);
+    }
+
+    /// [`Scheduler::place`] with the pair's criticality already worked out.
+    fn place_with(&mut self, p: u32, crit: u64) {
         let pair = &self.pairs[p as usize];
         match pair.heap.peek() {
-            None => self.ready.remove(p),
-            Some(Entry { key: k, .. }) => {
-                let rk = ready_key(k, self.crit(pair.src, pair.dst), self.tie_shift);
-                if self.ready.contains(p) {
-                    self.ready.update(p, rk);
-                } else {
-                    self.ready.push(rk, p);
-                }
+            None => self.groups.remove(p),
+            Some(e) => {
+                let k = ready_key(e.key, crit, self.tie_shift);
+                let g = self.groups.group_of(p).unwrap_or(out_group(pair.src));
+                self.groups.place(p, g, k);
             }
         }
     }
 
-    fn park(&mut self, p: u32, node: u32) {
-        self.ready.remove(p);
-        let list = &mut self.nodes[node as usize].parked;
-        self.pairs[p as usize].parked_on = node;
-        self.pairs[p as usize].parked_idx = list.len() as u32;
-        list.push(p);
+    /// Node `n`'s slots changed (or the reservation did): its groups are active exactly
+    /// while it has a free slot in their direction.
+    fn sync_node(&mut self, n: u32) {
+        let (o, i) = (self.out_free(n, true), self.in_free(n, true));
+        if self.groups.set_active(out_group(n), o) {
+            self.dirty |= o;
+            self.list_free(n, true, o);
+        }
+        if self.groups.set_active(in_group(n), i) {
+            self.dirty |= i;
+            self.list_free(n, false, i);
+        }
     }
 
-    fn unpark(&mut self, p: u32) {
-        let node = self.pairs[p as usize].parked_on;
-        if node == NO_POS {
+    /// Adds node `n` to, or removes it from, the free-outbound (`out`) or free-inbound list.
+    fn list_free(&mut self, n: u32, out: bool, on: bool) {
+        let (list, nodes) = (if out { &mut self.free_out } else { &mut self.free_in }, &mut self.nodes);
+        fn at(st: &mut NodeState, out: bool) -> &mut u32 {
+            if out {
+                &mut st.free_out_at
+            } else {
+                &mut st.free_in_at
+            }
+        }
+        if on {
+            *at(&mut nodes[n as usize], out) = list.len() as u32;
+            list.push(n);
+        } else {
+            let i = std::mem::replace(at(&mut nodes[n as usize], out), NO_POS) as usize;
+            list.swap_remove(i);
+            if let Some(&m) = list.get(i) {
+                *at(&mut nodes[m as usize], out) = i as u32;
+            }
+        }
+    }
+
+    /// Sets the starving pair; the nodes of the old and the new one change reservation.
+    fn set_starving(&mut self, v: Option<u32>) {
+        let old = std::mem::replace(&mut self.starving, v);
+        if old == v {
             return;
         }
-        let idx = self.pairs[p as usize].parked_idx as usize;
-        let list = &mut self.nodes[node as usize].parked;
-        list.swap_remove(idx);
-        if let Some(&moved) = list.get(idx) {
-            self.pairs[moved as usize].parked_idx = idx as u32;
+        for q in [old, v].into_iter().flatten() {
+            let (s, d) = (self.pairs[q as usize].src, self.pairs[q as usize].dst);
+            self.sync_node(s);
+            self.sync_node(d);
         }
-        self.pairs[p as usize].parked_on = NO_POS;
     }
 
-    /// Node `n` freed a slot: every pair parked on it competes again.
-    fn wake_node(&mut self, n: u32) {
-        let list = std::mem::take(&mut self.nodes[n as usize].parked);
-        for &p in &list {
-            self.pairs[p as usize].parked_on = NO_POS;
-            self.refresh_ready(p);
-        }
-        let mut list = list;
-        list.clear();
-        if self.nodes[n as usize].parked.is_empty() {
-            self.nodes[n as usize].parked = list;
-        }
-        self.dirty = true;
-    }
-
+    #[inline]
     fn reserved(&self, node: u32, out: bool) -> u32 {
         match self.starving {
             Some(p) => {
@@ -1082,14 +1211,35 @@ impl Scheduler {
         }
     }
 
+    #[inline]
     fn out_free(&self, n: u32, reserve: bool) -> bool {
         let r = if reserve { self.reserved(n, true) } else { 0 };
         self.nodes[n as usize].out_running + r < self.cfg.max_out_per_node
     }
 
+    #[inline]
     fn in_free(&self, n: u32, reserve: bool) -> bool {
         let r = if reserve { self.reserved(n, false) } else { 0 };
         self.nodes[n as usize].in_running + r < self.cfg.max_in_per_node
+    }
+
+    /// Pair `p` was found blocked: the longest-waiting blocked task past the guard gets its
+    /// nodes reserved.
+    fn check_starving(&mut self, p: u32, now: Time) {
+        if self.pairs[p as usize].heap.is_empty() {
+            return;
+        }
+        let since = self.since_of(p);
+        if now.0.saturating_sub(since) < self.cfg.starvation_guard_ns {
+            return;
+        }
+        let older = match self.starving {
+            None => true,
+            Some(q) => self.pairs[q as usize].heap.is_empty() || self.since_of(q) > since,
+        };
+        if older {
+            self.set_starving(Some(p));
+        }
     }
 
     fn admit(&mut self, now: Time) {
@@ -1098,60 +1248,113 @@ impl Scheduler {
         if let Some(p) = self.starving {
             let pr = &self.pairs[p as usize];
             if pr.heap.is_empty() || pr.live == 0 {
-                self.starving = None;
+                self.set_starving(None);
             } else if (self.running.len() as u32) < self.cfg.max_running
                 && self.out_free(pr.src, false)
                 && self.in_free(pr.dst, false)
             {
                 let (s, d) = (pr.src, pr.dst);
                 if self.throttle.available(NodeRef(s), NodeRef(d), now).unwrap_or(0) > 0 {
-                    self.unpark(p);
+                    self.set_starving(None);
                     self.start_top(p, now);
-                    self.starving = None;
                 }
             }
         }
+        // The best pair of the best group whose node has a free slot; the group's node is
+        // free, so only the other node can block it, and then the pair moves to that
+        // node's (inactive) group, where it stays until that node frees a slot. Once few
+        // nodes have a free slot (tasks completing one at a time), the pairs between them
+        // are looked up directly instead, which finds the same best pair without moving
+        // the blocked ones. Nothing can start once no node has a free outbound or no node a
+        // free inbound slot.
         while (self.running.len() as u32) < self.cfg.max_running {
-            let Some((_, p)) = self.ready.peek() else {
+            let (fo, fi) = (self.free_out.len(), self.free_in.len());
+            if fo == 0 || fi == 0 {
                 break;
+            }
+            let p = if fo * fi <= ENUMERATE_FREE_PAIRS {
+                match self.best_between_free(now) {
+                    Some(p) => p,
+                    None => break,
+                }
+            } else {
+                let Some((g, p)) = self.groups.peek() else {
+                    break;
+                };
+                let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
+                let blocked_on = if !self.out_free(s, true) {
+                    Some(out_group(s))
+                } else if !self.in_free(d, true) {
+                    Some(in_group(d))
+                } else {
+                    None
+                };
+                if let Some(to) = blocked_on {
+                    if to == g {
+                        // An active group whose node is full (cannot happen while sync_node
+                        // keeps them in step); deactivating it keeps the loop finite.
+                        debug_assert!(false, "active group {g} on a full node");
+                        self.groups.set_active(g, false);
+                        continue;
+                    }
+                    let k = self.pair_key(p).unwrap_or(u128::MAX);
+                    self.groups.place(p, to, k);
+                    self.blocked_seen += 1;
+                    self.check_starving(p, now);
+                    continue;
+                }
+                p
             };
             let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
-            let blocked_on = if !self.out_free(s, true) {
-                Some(s)
-            } else if !self.in_free(d, true) {
-                Some(d)
-            } else {
-                None
-            };
-            if let Some(n) = blocked_on {
-                self.park(p, n);
-                // The longest-waiting blocked task past the guard gets its nodes reserved.
-                let pr = &self.pairs[p as usize];
-                if !pr.heap.is_empty() {
-                    let since = pr.top_since;
-                    if now.0.saturating_sub(since) >= self.cfg.starvation_guard_ns {
-                        let older = match self.starving {
-                            None => true,
-                            Some(q) => {
-                                let qr = &self.pairs[q as usize];
-                                qr.heap.is_empty() || qr.top_since > since
-                            }
-                        };
-                        if older {
-                            self.starving = Some(p);
-                        }
-                    }
-                }
-                continue;
-            }
             if self.throttle.available(NodeRef(s), NodeRef(d), now).unwrap_or(0) == 0 {
                 // Out of tokens (a reservation is being repaid): look again next tick.
-                self.ready.remove(p);
+                self.groups.remove(p);
                 self.token_wait.push(p);
                 continue;
             }
             self.start_top(p, now);
         }
+    }
+
+    /// The best pair (by its key in its group) whose source has a free outbound and whose
+    /// target a free inbound slot, looked up over every (free source, free target): the
+    /// answer the group heap gives, for few free nodes. The best pair of each free node's
+    /// group that is blocked is what the group heap would have found blocked, so it goes
+    /// through the starvation check.
+    fn best_between_free(&mut self, now: Time) -> Option<u32> {
+        // The starvation check first: a reservation it makes changes which nodes are free.
+        let guard = self.cfg.starvation_guard_ns;
+        let mut i = 0;
+        while i < self.free_out.len() + self.free_in.len() {
+            let (n, g) = match i.checked_sub(self.free_out.len()) {
+                None => (self.free_out[i], out_group(self.free_out[i])),
+                Some(j) => (self.free_in[j], in_group(self.free_in[j])),
+            };
+            i += 1;
+            let Some(q) = self.groups.top_of(g) else {
+                continue;
+            };
+            let pr = &self.pairs[q as usize];
+            let other_free = if g == out_group(n) { self.in_free(pr.dst, true) } else { self.out_free(pr.src, true) };
+            if !other_free && now.0.saturating_sub(self.since_of(q)) >= guard {
+                self.check_starving(q, now);
+            }
+        }
+        let mut best: Option<(u128, u32)> = None;
+        self.looked_up += (self.free_out.len() * self.free_in.len()) as u64;
+        for &s in &self.free_out {
+            for &d in &self.free_in {
+                let Some(&p) = self.pair_index.get(&((s as u64) << 32 | d as u64)) else {
+                    continue;
+                };
+                if let Some(k) = self.groups.key_of(p) {
+                    if best.is_none_or(|b| (k, p) < b) {
+                        best = Some((k, p));
+                    }
+                }
+            }
+        }
+        best.map(|b| b.1)
     }
 
     /// Starts the best task of pair `p` (slots were checked by the caller).
@@ -1162,12 +1365,15 @@ impl Scheduler {
         self.tags[slot as usize] = 0;
         self.fix_top(p);
         let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
-        if self.pairs[p as usize].parked_on == NO_POS {
-            self.refresh_ready(p);
-        }
         self.nodes[s as usize].out_running += 1;
         self.nodes[d as usize].in_running += 1;
+        self.sync_node(s);
+        if d != s {
+            self.sync_node(d);
+        }
+        // One criticality for both: the pair's new key and the running task's grant order.
         let crit = self.crit(s, d);
+        self.place_with(p, crit);
         let id = self.id_of(slot);
         let chunk = self.cfg.chunk_bytes;
         let t = &mut self.tasks[slot as usize];
@@ -1176,7 +1382,16 @@ impl Scheduler {
         t.pos = self.running.len() as u32;
         let first = t.flags & FLAG_STARTED == 0;
         t.flags |= FLAG_STARTED;
-        self.running.push(RunEntry { slot, pending: 0, crit, granted: t.done, chunk_end });
+        self.running.push(RunEntry {
+            slot,
+            src: s,
+            dst: d,
+            generation: t.generation,
+            pending: 0,
+            crit,
+            granted: t.done,
+            chunk_end,
+        });
         self.counts[TaskState::Queued as usize] -= 1;
         self.counts[TaskState::Running as usize] += 1;
         let _ = now;
@@ -1205,9 +1420,9 @@ impl Scheduler {
         let nd = &mut self.nodes[d as usize];
         nd.in_running -= 1;
         self.counts[TaskState::Running as usize] -= 1;
-        self.wake_node(s);
+        self.sync_node(s);
         if d != s {
-            self.wake_node(d);
+            self.sync_node(d);
         }
     }
 
@@ -1234,11 +1449,10 @@ impl Scheduler {
         let pr = &mut self.pairs[pair as usize];
         pr.live -= 1;
         if pr.live == 0 {
-            self.unpark(pair);
-            self.ready.remove(pair);
+            self.groups.remove(pair);
             self.token_wait.retain(|&x| x != pair);
             if self.starving == Some(pair) {
-                self.starving = None;
+                self.set_starving(None);
             }
             self.pair_index.remove(&((s as u64) << 32 | d as u64));
             self.pairs[pair as usize].heap = LazyHeap::default();
@@ -1358,12 +1572,12 @@ impl Scheduler {
             self.counts[TaskState::Queued as usize] += 1;
             self.enqueue(slot);
         } else if key > old {
-            let (p, tag) = (t.pair, self.tags[slot as usize]);
+            let (p, tag) = (t.pair, self.tags[slot as usize] & !TAG_LAZY);
+            // The entry keeps its smaller key; the mark makes fix_top look when it is on top.
+            self.tags[slot as usize] |= TAG_LAZY;
             if self.pairs[p as usize].heap.peek().is_some_and(|e| e.slot == slot && e.tag == tag) {
                 self.fix_top(p);
-                if self.pairs[p as usize].parked_on == NO_POS {
-                    self.refresh_ready(p);
-                }
+                self.place(p);
                 self.dirty = true;
             }
         }
@@ -1374,14 +1588,15 @@ impl Scheduler {
         self.cfg.policy = policy;
         let (cfg, tags, tasks) = (self.cfg, &self.tags, &self.tasks);
         for pr in self.pairs.iter_mut() {
-            pr.heap.rebuild(|e| (tags[e.slot as usize] == e.tag).then(|| task_key(&cfg, &tasks[e.slot as usize])));
-            if let Some(e) = pr.heap.peek() {
-                pr.top_since = tasks[e.slot as usize].queued_at;
-            }
+            pr.heap.rebuild(|e| entry_valid(tags, &e).then(|| task_key(&cfg, &tasks[e.slot as usize])));
+            pr.top_since = SINCE_UNREAD;
         }
-        let ready = self.ready.ids();
-        for p in ready {
-            self.refresh_ready(p);
+        // Every key is the task's own again.
+        for t in self.tags.iter_mut() {
+            *t &= !TAG_LAZY;
+        }
+        for p in 0..self.pairs.len() as u32 {
+            self.place(p);
         }
         self.dirty = true;
     }
@@ -1530,7 +1745,7 @@ impl Scheduler {
         if !self.token_wait.is_empty() {
             let w = std::mem::take(&mut self.token_wait);
             for &p in &w {
-                self.refresh_ready(p);
+                self.place(p);
             }
             self.dirty = true;
         }
@@ -1545,38 +1760,42 @@ impl Scheduler {
     fn grant(&mut self, now: Time) {
         // Busiest pairs first, so that the bottleneck nodes never wait for tokens.
         for i in 0..self.running.len() {
-            let t = &self.tasks[self.running[i].slot as usize];
-            let p = &self.pairs[t.pair as usize];
-            let c = self.crit(p.src, p.dst);
+            let e = &self.running[i];
+            let c = self.crit(e.src, e.dst);
             self.running[i].crit = c;
         }
+        // (busiest first, then by slot), packed with the running-list index into one u128
+        // so that the sort compares plain integers.
         let mut order = std::mem::take(&mut self.scratch);
         order.clear();
-        order.extend(0..self.running.len() as u32);
-        let running = &self.running;
-        order.sort_unstable_by_key(|&i| (std::cmp::Reverse(running[i as usize].crit), running[i as usize].slot));
+        order.extend(
+            self.running
+                .iter()
+                .enumerate()
+                .map(|(i, e)| ((u64::MAX - e.crit) as u128) << 64 | (e.slot as u128) << 32 | i as u128),
+        );
+        order.sort_unstable();
         let w = now.0 / NANOS_PER_SEC;
         if self.g_win != w {
             self.g_prev = if self.g_win + 1 == w { self.g_cur } else { 0 };
             self.g_win = w;
             self.g_cur = 0;
         }
-        for &i in &order {
+        for &o in &order {
+            let i = o as u32;
             let e = self.running[i as usize];
-            let t = &self.tasks[e.slot as usize];
             let want = e.chunk_end.saturating_sub(e.granted);
             if want == 0 {
                 continue;
             }
-            let p = &self.pairs[t.pair as usize];
-            let (s, d) = (p.src, p.dst);
+            let (s, d) = (e.src, e.dst);
             let g = self.throttle.acquire_up_to(NodeRef(s), NodeRef(d), want, now).unwrap_or(0);
             if g == 0 {
                 continue;
             }
             self.running[i as usize].granted += g;
             if e.pending == 0 {
-                self.grants.push_back((e.slot, self.tasks[e.slot as usize].generation));
+                self.grants.push_back((e.slot, e.generation));
             }
             self.running[i as usize].pending += g;
             self.g_cur += g;
@@ -1703,7 +1922,7 @@ impl Scheduler {
             + self.index.allocated_bytes()
             + self.tags.capacity() * 4
             + self.pairs.iter().map(|p| p.heap.capacity() * 16 + std::mem::size_of::<Pair>()).sum::<usize>()
-            + self.ready.capacity() * 32
+            + self.groups.allocated_bytes()
     }
 
     /// Checks the internal invariants (caps, counts, slots, bytes); for tests and fuzzing.
@@ -1759,32 +1978,69 @@ impl Scheduler {
         }
         let mut queued = 0usize;
         for (i, p) in self.pairs.iter().enumerate() {
-            let valid = p.heap.iter().filter(|e| self.tags[e.slot as usize] == e.tag).count();
+            let valid = p.heap.iter().filter(|e| entry_valid(&self.tags, e)).count();
             // Every valid entry is its own pair's, with a key at most its task's (raised
             // lazily), and the top's key is exact.
             let own = p.heap.iter().all(|e| {
                 let t = &self.tasks[e.slot as usize];
-                self.tags[e.slot as usize] != e.tag || (t.pair == i as u32 && e.key <= self.task_key(t))
+                !entry_valid(&self.tags, e) || (t.pair == i as u32 && e.key <= self.task_key(t))
             }) && p.heap.peek().is_none_or(|e| e.key == self.task_key(&self.tasks[e.slot as usize]));
             if valid != p.heap.live()
                 || !own
-                || p.heap.peek().is_some_and(|e| self.tags[e.slot as usize] != e.tag)
+                || p.heap.peek().is_some_and(|e| !entry_valid(&self.tags, &e))
                 || p.heap.len() * 2 > p.heap.live() * 3 + 34
             {
                 return Err(format!("pair {i}: heap bookkeeping (valid {valid}, live {})", p.heap.live()));
             }
+            // A valid entry whose key is not its task's is marked.
+            if p.heap.iter().any(|e| {
+                entry_valid(&self.tags, e)
+                    && self.tags[e.slot as usize] & TAG_LAZY == 0
+                    && e.key != self.task_key(&self.tasks[e.slot as usize])
+            }) {
+                return Err(format!("pair {i}: a lazily raised key is not marked"));
+            }
             if p.heap.peek() != p.heap.iter().next().copied()
-                || p.heap.peek().is_some_and(|e| self.tasks[e.slot as usize].queued_at != p.top_since)
+                || p.heap.peek().is_some_and(|e| {
+                    p.top_since != SINCE_UNREAD && self.tasks[e.slot as usize].queued_at != p.top_since
+                })
             {
                 return Err(format!("pair {i}: cached top out of date"));
             }
-            if self.ready.contains(i as u32) && (p.heap.is_empty() || p.parked_on != NO_POS) {
-                return Err(format!("pair {i}: ready while empty or parked"));
+            // A pair with queued work is in its source's out group or its target's in
+            // group (or waits for tokens); an empty one is in none.
+            let g = self.groups.group_of(i as u32);
+            let waits = self.token_wait.contains(&(i as u32));
+            let at_home = g.is_some_and(|g| g == out_group(p.src) || g == in_group(p.dst));
+            if (p.heap.is_empty() && g.is_some()) || (!p.heap.is_empty() && !at_home && !waits) {
+                return Err(format!("pair {i}: in group {g:?} (waits for tokens: {waits})"));
             }
             queued += valid;
         }
         if queued as u64 != self.counts[0] {
             return Err("queued count vs heaps".into());
+        }
+        self.groups.check()?;
+        let (mut fo, mut fi) = (0, 0);
+        for n in 0..self.nodes.len() as u32 {
+            let (o, i) = (self.out_free(n, true), self.in_free(n, true));
+            if self.groups.is_active(out_group(n)) != o || self.groups.is_active(in_group(n)) != i {
+                return Err(format!("node {}: group activity out of step with its slots", self.nodes[n as usize].id));
+            }
+            fo += o as u32;
+            fi += i as u32;
+        }
+        let listed = |l: &[u32], out: bool| {
+            l.iter().enumerate().all(|(i, &n)| {
+                let st = &self.nodes[n as usize];
+                (if out { st.free_out_at } else { st.free_in_at }) == i as u32
+            })
+        };
+        if (fo, fi) != (self.free_out.len() as u32, self.free_in.len() as u32)
+            || !listed(&self.free_out, true)
+            || !listed(&self.free_in, false)
+        {
+            return Err("free-node lists".into());
         }
         Ok(())
     }

@@ -211,3 +211,62 @@ fn lazy_pair_heap_keeps_order_under_churn() {
     s.check_invariants().unwrap();
     assert_eq!(s.status().queued, 0);
 }
+
+/// 64 nodes, every ordered pair with queued work, four slots each way: the bench's shape.
+fn mesh(per_pair: u32) -> Scheduler {
+    let c = SchedulerConfig { max_out_per_node: 4, max_in_per_node: 4, ..SchedulerConfig::default() };
+    let mut s = Scheduler::new(c, Time::ZERO).unwrap();
+    let mut pg = 0;
+    let plan =
+        (0..per_pair).flat_map(|_| (0..64u32).flat_map(|a| (0..64u32).filter(move |&b| b != a).map(move |b| (a, b))));
+    let reqs: Vec<_> = plan
+        .map(|(a, b)| {
+            pg += 1;
+            let mut r = MoveRequest::new(pg, 0, (a, 0), (b, 0), 1 << 30);
+            r.priority = 1 + (crate::hash::mix64(pg as u64) % 10) as u8;
+            r
+        })
+        .collect();
+    s.push_plan(reqs, Time::ZERO).unwrap();
+    s
+}
+
+#[test]
+fn admission_looks_at_few_blocked_pairs_per_start() {
+    // After the whole running set completes (every node frees all of its slots at once),
+    // and when tasks complete one at a time, admission finds few pairs blocked per task it
+    // starts: full nodes' pairs wait in their groups without being looked at.
+    let mut s = mesh(4);
+    let mut now = Time::ZERO;
+    s.tick(now);
+    drain(&mut s);
+    assert_eq!(s.running_ids().len(), 256, "every slot is taken");
+    let (b0, l0, mut started) = (s.blocked_seen, s.looked_up, 0u64);
+    for _ in 0..20 {
+        now = Time(now.0 + NANOS_PER_SEC);
+        for id in s.running_ids() {
+            s.report_complete(id, now).unwrap();
+        }
+        s.tick(now);
+        started += drain(&mut s).iter().filter(|e| matches!(e, Event::Started { .. })).count() as u64;
+        s.check_invariants().unwrap();
+    }
+    let per = |x: u64, started: u64| x as f64 / started as f64;
+    let burst = (per(s.blocked_seen - b0, started), per(s.looked_up - l0, started));
+    let (b0, l0, mut started) = (s.blocked_seen, s.looked_up, 0u64);
+    for i in 0..2000usize {
+        now = Time(now.0 + NANOS_PER_SEC);
+        let ids = s.running_ids();
+        s.report_complete(ids[crate::hash::mix64(i as u64) as usize % ids.len()], now).unwrap();
+        s.tick(now);
+        started += drain(&mut s).iter().filter(|e| matches!(e, Event::Started { .. })).count() as u64;
+    }
+    s.check_invariants().unwrap();
+    let trickle = (per(s.blocked_seen - b0, started), per(s.looked_up - l0, started));
+    assert!(started >= 1900, "{started}");
+    println!("per start (blocked, looked up): {burst:.2?} after bursts, {trickle:.2?} one at a time");
+    // Before the groups, a start re-examined 19 parked pairs after a burst and most of a
+    // node's 63 pairs one at a time, each at two heap operations.
+    assert!(burst.0 < 2.0 && burst.1 <= 16.0, "{burst:?}");
+    assert!(trickle.0 < 1.0 && trickle.1 <= 16.0, "{trickle:?}");
+}
