@@ -682,6 +682,9 @@ pub struct Scheduler {
     token_wait: Vec<u32>,
     starving: Option<u32>,
     running: Vec<RunEntry>,
+    /// Tasks the admission in progress took off their queues: (slot, source, target,
+    /// criticality), entered in the running list when it ends.
+    starting: Vec<(u32, u32, u32, u64)>,
     timers: BinaryHeap<std::cmp::Reverse<(u64, u32, u32)>>,
     grants: VecDeque<(u32, u32)>,
     events: VecDeque<Event>,
@@ -745,6 +748,7 @@ impl Scheduler {
             token_wait: Vec::new(),
             starving: None,
             running: Vec::new(),
+            starting: Vec::new(),
             timers: BinaryHeap::new(),
             grants: VecDeque::new(),
             events: VecDeque::new(),
@@ -1249,7 +1253,7 @@ impl Scheduler {
             let pr = &self.pairs[p as usize];
             if pr.heap.is_empty() || pr.live == 0 {
                 self.set_starving(None);
-            } else if (self.running.len() as u32) < self.cfg.max_running
+            } else if self.running_or_starting() < self.cfg.max_running
                 && self.out_free(pr.src, false)
                 && self.in_free(pr.dst, false)
             {
@@ -1267,7 +1271,7 @@ impl Scheduler {
         // are looked up directly instead, which finds the same best pair without moving
         // the blocked ones. Nothing can start once no node has a free outbound or no node a
         // free inbound slot.
-        while (self.running.len() as u32) < self.cfg.max_running {
+        while self.running_or_starting() < self.cfg.max_running {
             let (fo, fi) = (self.free_out.len(), self.free_in.len());
             if fo == 0 || fi == 0 {
                 break;
@@ -1314,6 +1318,41 @@ impl Scheduler {
             }
             self.start_top(p, now);
         }
+        self.enter_running();
+    }
+
+    /// Tasks running, and taken off their queue by this admission but not yet entered in
+    /// the running list.
+    #[inline]
+    fn running_or_starting(&self) -> u32 {
+        (self.running.len() + self.starting.len()) as u32
+    }
+
+    /// Enters the tasks this admission started in the running list, in the order started,
+    /// and reports them. Kept apart from the choosing, which reads no task record: these
+    /// records (a cache miss each at a million tasks) are then read in one loop whose
+    /// misses overlap, not one at a time between heap updates.
+    fn enter_running(&mut self) {
+        let mut started = std::mem::take(&mut self.starting);
+        let chunk = self.cfg.chunk_bytes;
+        for &(slot, src, dst, crit) in &started {
+            let pos = self.running.len() as u32;
+            let t = &mut self.tasks[slot as usize];
+            t.state = TaskState::Running;
+            t.pos = pos;
+            let first = t.flags & FLAG_STARTED == 0;
+            t.flags |= FLAG_STARTED;
+            let (done, generation) = (t.done, t.generation);
+            let chunk_end = t.bytes.min(done.saturating_add(chunk));
+            self.running.push(RunEntry { slot, src, dst, generation, pending: 0, crit, granted: done, chunk_end });
+            if first {
+                self.emit(Event::Started { id: TaskId((generation as u64) << 32 | slot as u64) });
+            }
+        }
+        self.counts[TaskState::Queued as usize] -= started.len() as u64;
+        self.counts[TaskState::Running as usize] += started.len() as u64;
+        started.clear();
+        self.starting = started;
     }
 
     /// The best pair (by its key in its group) whose source has a free outbound and whose
@@ -1357,7 +1396,8 @@ impl Scheduler {
         best.map(|b| b.1)
     }
 
-    /// Starts the best task of pair `p` (slots were checked by the caller).
+    /// Starts the best task of pair `p` (slots were checked by the caller): takes it off its
+    /// queue and its slots; [`Scheduler::enter_running`] finishes the start.
     fn start_top(&mut self, p: u32, now: Time) {
         let Some(Entry { slot, .. }) = self.pairs[p as usize].heap.pop() else {
             return;
@@ -1374,30 +1414,9 @@ impl Scheduler {
         // One criticality for both: the pair's new key and the running task's grant order.
         let crit = self.crit(s, d);
         self.place_with(p, crit);
-        let id = self.id_of(slot);
-        let chunk = self.cfg.chunk_bytes;
-        let t = &mut self.tasks[slot as usize];
-        t.state = TaskState::Running;
-        let chunk_end = t.bytes.min(t.done.saturating_add(chunk));
-        t.pos = self.running.len() as u32;
-        let first = t.flags & FLAG_STARTED == 0;
-        t.flags |= FLAG_STARTED;
-        self.running.push(RunEntry {
-            slot,
-            src: s,
-            dst: d,
-            generation: t.generation,
-            pending: 0,
-            crit,
-            granted: t.done,
-            chunk_end,
-        });
-        self.counts[TaskState::Queued as usize] -= 1;
-        self.counts[TaskState::Running as usize] += 1;
+        // The task record is written when the admission ends (enter_running).
+        self.starting.push((slot, s, d, crit));
         let _ = now;
-        if first {
-            self.emit(Event::Started { id });
-        }
     }
 
     /// Takes a running task off the running list and frees its slots (state set by caller).
