@@ -58,11 +58,13 @@ fn measure_push(s: &mut Scheduler, pg: &mut u32, fresh: &mut Vec<TaskId>) -> Dur
 }
 
 #[inline(never)]
-fn measure_reprioritize(s: &mut Scheduler, ids: &[TaskId], k: &mut usize) -> Duration {
+fn measure_reprioritize(s: &mut Scheduler, ids: &[TaskId], k: &mut usize, n: &mut u64) -> Duration {
     let t = Instant::now();
     for _ in 0..BATCH {
+        // A fresh random priority each time (one in ten is the task's own).
         *k = (*k + 7919) % ids.len();
-        s.set_priority(ids[*k], 1 + (*k % 10) as u8, Time::ZERO).unwrap();
+        *n += 1;
+        s.set_priority(ids[*k], 1 + (trimtab::hash::mix64(*n) % 10) as u8, Time::ZERO).unwrap();
     }
     t.elapsed()
 }
@@ -110,38 +112,39 @@ fn measure_one(s: &mut Scheduler, id: TaskId, now: Time) -> (Duration, u64) {
 
 fn main() {
     let rounds: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
-    // `pop` as a second argument runs only the pop rows, for a sampling profiler.
-    let only_pop = std::env::args().nth(2).is_some_and(|a| a == "pop");
+    // A second argument runs one phase only (`push`, `reprioritize`, `cancel` or `pop`), for
+    // a sampling profiler.
+    let only = std::env::args().nth(2);
+    let run = |phase: &str| only.as_deref().is_none_or(|o| o == phase);
     let cfg = SchedulerConfig { max_tasks: 2_000_000, ..SchedulerConfig::default() };
     let mut s = Scheduler::new(cfg, Time::ZERO).unwrap();
     s.reserve_tasks(N as usize + BATCH as usize);
     let mut ids = s.push_plan(plan(N), Time::ZERO).unwrap();
     println!("{:.1} bytes per queued task (allocated_bytes)", s.allocated_bytes() as f64 / N as f64);
 
-    let rounds_ops = if only_pop { 0 } else { rounds };
     let mut pg = 10_000_000u32;
     let mut fresh = Vec::with_capacity(BATCH as usize);
     let mut d = Duration::ZERO;
-    for _ in 0..rounds_ops {
+    for _ in 0..if run("push") { rounds } else { 0 } {
         d += measure_push(&mut s, &mut pg, &mut fresh);
         for id in fresh.drain(..) {
             s.cancel(id, Time::ZERO).unwrap();
         }
         while s.poll_event().is_some() {}
     }
-    let ops = (rounds_ops * BATCH).max(1) as f64;
+    let ops = (rounds * BATCH) as f64;
     println!("push          {:7.1} ns", d.as_nanos() as f64 / ops);
 
-    let mut k = 0usize;
+    let (mut k, mut n) = (0usize, 0u64);
     let mut d = Duration::ZERO;
-    for _ in 0..rounds_ops {
-        d += measure_reprioritize(&mut s, &ids, &mut k);
+    for _ in 0..if run("reprioritize") { rounds } else { 0 } {
+        d += measure_reprioritize(&mut s, &ids, &mut k, &mut n);
     }
     println!("re-prioritize {:7.1} ns", d.as_nanos() as f64 / ops);
 
     let mut gone = Vec::with_capacity(BATCH as usize);
     let mut d = Duration::ZERO;
-    for _ in 0..rounds_ops {
+    for _ in 0..if run("cancel") { rounds } else { 0 } {
         d += measure_cancel(&mut s, &ids, &mut k, &mut gone);
         for k in gone.drain(..) {
             ids[k] = s.push(refill(k), Time::ZERO).unwrap();
@@ -155,7 +158,7 @@ fn main() {
     while s.poll_event().is_some() {}
     while s.poll_grant().is_some() {}
     let (mut d, mut started) = (Duration::ZERO, 0u64);
-    for _ in 0..rounds.div_ceil(4) {
+    for _ in 0..if run("pop") { rounds.div_ceil(4) } else { 0 } {
         let running = s.running_ids();
         let pgs: Vec<u32> = running.iter().map(|&id| s.task(id).unwrap().pg).collect();
         now = Time(now.0 + 1_000_000_000);
@@ -171,7 +174,7 @@ fn main() {
 
     // One at a time: a running task completes, a tick starts what its freed slots allow.
     let (mut d, mut started) = (Duration::ZERO, 0u64);
-    for i in 0..if only_pop { 0 } else { rounds * 50 } {
+    for i in 0..if run("pop") && only.is_none() { rounds * 50 } else { 0 } {
         let running = s.running_ids();
         let id = running[trimtab::hash::mix64(i as u64) as usize % running.len()];
         let pg = s.task(id).unwrap().pg;
@@ -182,6 +185,11 @@ fn main() {
         ids[pg as usize] = s.push(refill(pg as usize), now).unwrap();
         while s.poll_event().is_some() {}
     }
-    println!("pop, one by one {:5.1} ns per task started ({started} started)", d.as_nanos() as f64 / started as f64);
+    if started > 0 {
+        println!(
+            "pop, one by one {:5.1} ns per task started ({started} started)",
+            d.as_nanos() as f64 / started as f64
+        );
+    }
     s.check_invariants().unwrap();
 }

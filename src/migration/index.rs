@@ -47,9 +47,14 @@ impl SlotIndex {
         self.table.capacity() * 8
     }
 
-    #[cfg(test)]
+    /// The slot of `key` (for checks).
     pub(crate) fn find(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Option<u32> {
         self.probe(key, key_of).ok()
+    }
+
+    /// Entries in the table.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Looks `key` up: `Ok(slot)` when present, otherwise `Err(bucket)`, the free bucket

@@ -27,13 +27,17 @@
 //! stays there until that node frees a slot; otherwise its best task starts. So a blocked
 //! task never holds back the tasks behind it (no head-of-line blocking), a node that fills
 //! up or frees a slot costs one operation on the group heap however many pairs wait for it,
-//! and a pair is looked at again only when a node it waits for frees a slot. Admission
-//! stops as soon as no node has a free outbound or no node a free inbound slot. A start
-//! costs O(log n) in its pair heap plus O(log pairs) for each pair found blocked on the way
-//! (about one per start after a whole running set completes; each pair keeps a copy of its
-//! heap's top and of that task's queue time, so moving a pair reads no task record). A tick
-//! in which nothing changed does no admission work at all, so its cost does not depend on
-//! the number of queued tasks.
+//! and a pair is looked at again only when a node it waits for frees a slot. When few
+//! nodes have a free slot (tasks completing one at a time), admission instead looks up the
+//! pairs between the free sources and the free targets (at most 16 lookups), which gives the
+//! same best pair without moving the blocked ones. Admission stops as soon as no node has a
+//! free outbound or no node a free inbound slot. A start costs O(log n) in its pair heap
+//! plus O(log pairs) for each pair found blocked on the way (fewer than one per start after
+//! a whole running set completes; each pair keeps a copy of its heap's top, so choosing
+//! reads no task record, and the records of the tasks an admission started are read
+//! together at its end, where their cache misses overlap). A tick in which nothing changed
+//! does no admission work at all, so its cost does not depend on the number of queued
+//! tasks.
 //!
 //! The pair heaps remove lazily: a queued task's entry carries a tag, a dense per-task array
 //! holds the tag of its one valid entry, and a cancel, a supersede or a re-key only changes
@@ -52,9 +56,11 @@
 //! `queued + no_deadline_horizon`). So a task is never overtaken, within its class, by a
 //! task queued more than `9 × aging_step` after it (priority and importance policies) — its
 //! wait is bounded by the work queued before that — and once a blocked task has waited
-//! `starvation_guard` (the longest-waiting such task first) its two nodes are reserved for
-//! it until it starts, so node contention (its source free while its target is busy and
-//! the other way round) cannot postpone it for more than one running chunk per slot. With `strict_classes` (the
+//! `starvation_guard` its two nodes are reserved for it until it starts, so node contention
+//! (its source free while its target is busy and the other way round) cannot postpone it
+//! for more than one running chunk per slot. Such a task is seen when a slot it needs frees
+//! and its pair is the best waiting for that slot (which its aging key makes it, in the
+//! end); of those seen, the one waiting longest is served first. With `strict_classes` (the
 //! default) rebuild and repair work (redundancy at risk) always goes before drain and
 //! rebalance work: rebalance can never starve a rebuild.
 
@@ -666,6 +672,11 @@ pub struct Scheduler {
     free_head: u32,
     live: u32,
     index: SlotIndex,
+    /// Finished tasks whose entries are still in the index: ((pg, shard) key, slot). A
+    /// lookup ignores them (their slot is dead, or holds a live task of its own whose key
+    /// is what the lookup compares); they go in batches of [`UNINDEX_BATCH`] and at
+    /// every tick.
+    unindexed: Vec<(u64, u32)>,
     nodes: Vec<NodeState>,
     pairs: Vec<Pair>,
     pair_index: IdMap<u64, u32>,
@@ -714,6 +725,9 @@ fn in_group(n: u32) -> u32 {
     n * 2 + 1
 }
 
+/// Finished tasks whose index entries are removed together.
+const UNINDEX_BATCH: usize = 64;
+
 /// Up to this many (free source, free target) node pairs, admission looks the pairs up
 /// directly rather than through the group heap.
 const ENUMERATE_FREE_PAIRS: usize = 16;
@@ -736,6 +750,7 @@ impl Scheduler {
             free_head: NO_POS,
             live: 0,
             index: SlotIndex::default(),
+            unindexed: Vec::new(),
             nodes: Vec::new(),
             pairs: Vec::new(),
             pair_index: IdMap::default(),
@@ -874,7 +889,11 @@ impl Scheduler {
         // the last time seen).
         let now = Time(self.now.max(now.0));
         let key = pg_key(r.pg, r.shard);
-        let probe = self.index.probe(key, |s| self.tasks.get(s as usize).map_or(u64::MAX, |t| pg_key(t.pg, t.shard)));
+        // A finished task's entry may still be in the index (see `unindexed`): only a live
+        // task's key matches.
+        let probe = self.index.probe(key, |s| {
+            self.tasks.get(s as usize).filter(|t| t.flags & FLAG_DEAD == 0).map_or(u64::MAX, |t| pg_key(t.pg, t.shard))
+        });
         let old = probe.ok();
         if old.is_none() && self.live >= self.cfg.max_tasks {
             return Err(MigrationError::CapacityExceeded { what: "task", cap: self.cfg.max_tasks as u64 });
@@ -1445,15 +1464,27 @@ impl Scheduler {
         }
     }
 
+    /// Takes the finished tasks' entries out of the index, in one loop: each is a cache
+    /// miss at a million tasks, which there overlap instead of each waiting behind the
+    /// read of its task record.
+    fn flush_unindexed(&mut self) {
+        for &(key, slot) in &self.unindexed {
+            self.index.remove(key, slot);
+        }
+        self.unindexed.clear();
+    }
+
     /// Removes a live task for good (cancel, supersede, complete, fail): frees slots,
     /// returns tokens, drops it from its heap, index and pair. Emits nothing.
     fn finish(&mut self, slot: u32, _now: Time) {
         let t = &self.tasks[slot as usize];
         let state = t.state;
         let pair = t.pair;
-        // The index first: its bucket depends only on the record just read, so its cache
-        // miss overlaps with the heap's instead of waiting behind the sift's branches.
-        self.index.remove(pg_key(t.pg, t.shard), slot);
+        // Its index entry goes later, with others (see `unindexed`).
+        self.unindexed.push((pg_key(t.pg, t.shard), slot));
+        if self.unindexed.len() >= UNINDEX_BATCH {
+            self.flush_unindexed();
+        }
         match state {
             TaskState::Running => self.stop_running(slot),
             TaskState::Queued => self.dequeue(slot),
@@ -1745,6 +1776,9 @@ impl Scheduler {
     /// than the last seen is the last seen; a repeated tick grants only what refilled.
     pub fn tick(&mut self, now: Time) {
         let now = self.advance(now);
+        if !self.unindexed.is_empty() {
+            self.flush_unindexed();
+        }
         while let Some(&std::cmp::Reverse((at, slot, generation))) = self.timers.peek() {
             if at > now.0 {
                 break;
@@ -1989,6 +2023,23 @@ impl Scheduler {
             }
         }
         let live = self.tasks.iter().filter(|t| t.flags & FLAG_DEAD == 0).count() as u32;
+        // Every live task is found under its key; the index holds the live tasks and the
+        // finished ones not yet taken out.
+        let key_of = |s: u32| {
+            self.tasks.get(s as usize).filter(|t| t.flags & FLAG_DEAD == 0).map_or(u64::MAX, |t| pg_key(t.pg, t.shard))
+        };
+        for (i, t) in self.tasks.iter().enumerate() {
+            if t.flags & FLAG_DEAD == 0 && self.index.find(pg_key(t.pg, t.shard), key_of) != Some(i as u32) {
+                return Err(format!("slot {i}: not in the index under its key"));
+            }
+        }
+        if self.index.len() != live as usize + self.unindexed.len() {
+            return Err(format!(
+                "index holds {}, {live} live and {} to remove",
+                self.index.len(),
+                self.unindexed.len()
+            ));
+        }
         if counts != self.counts || live != self.live {
             return Err(format!("state counts {:?} vs {:?}", counts, self.counts));
         }

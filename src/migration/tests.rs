@@ -270,3 +270,31 @@ fn admission_looks_at_few_blocked_pairs_per_start() {
     assert!(burst.0 < 2.0 && burst.1 <= 16.0, "{burst:?}");
     assert!(trickle.0 < 1.0 && trickle.1 <= 16.0, "{trickle:?}");
 }
+
+#[test]
+fn finished_tasks_left_in_the_index_never_match() {
+    // Cancelled and completed tasks leave their index entries for a later batch; a push of
+    // the same PG shard (which reuses the freed slot) must be a new task, not supersede a
+    // dead one, and a push over a live task must still supersede it.
+    let mut s = Scheduler::new(cfg(), Time::ZERO).unwrap();
+    let mut ids = Vec::new();
+    for pg in 0..10u32 {
+        ids.push(s.push(MoveRequest::new(pg, 0, (1, 0), (2, 0), 5000), Time::ZERO).unwrap());
+    }
+    for round in 0..(3 * UNINDEX_BATCH as u32) {
+        let pg = round % 10;
+        s.cancel(ids[pg as usize], Time::ZERO).unwrap();
+        let id = s.push(MoveRequest::new(pg, 0, (1, 0), (2, 0), 5000), Time::ZERO).unwrap();
+        assert!(!drain(&mut s).iter().any(|e| matches!(e, Event::Superseded { .. })), "round {round}");
+        ids[pg as usize] = id;
+        // Now over a live task: superseded, with the old entry left behind too.
+        let again = s.push(MoveRequest::new(pg, 0, (1, 0), (3, 0), 5000), Time::ZERO).unwrap();
+        assert_eq!(drain(&mut s), vec![Event::Superseded { id, by: again }]);
+        ids[pg as usize] = again;
+        s.check_invariants().unwrap();
+    }
+    assert_eq!(s.status().queued, 10);
+    s.tick(Time::ZERO);
+    assert!(s.unindexed.is_empty(), "a tick takes the leftovers out");
+    s.check_invariants().unwrap();
+}

@@ -1,8 +1,9 @@
 //! Queues at 1,000,000 tasks side by side: trimtab's indexed heap and scheduler against
 //! `priority-queue` 2 and `keyed_priority_queue` 0.4 (and `std` BinaryHeap for push/pop):
 //! push, pop, cancel and re-prioritise, each measured in batches of 1,000 operations on a
-//! queue kept at 1M (the scheduler's pop: starting the next tasks after the whole running
-//! set completes, per task started); bytes per queued task (counted by a global
+//! queue kept at 1M (the scheduler's pop: the tick that starts the next tasks after the
+//! whole running set completes, per task started, alone and with the completions); bytes
+//! per queued task (counted by a global
 //! allocator); an idle tick at 1k and at 1M queued tasks; and the makespan table on
 //! synthetic plans.
 //!
@@ -59,6 +60,9 @@ fn batched<S>(state: &mut S, iters: u64, mut op: impl FnMut(&mut S, u32), mut un
 }
 
 fn heaps(c: &mut Criterion) {
+    // A fresh (id, key) for every re-prioritisation, across samples too: a repeated one
+    // would change nothing.
+    let mut fresh = 1u64 << 40;
     let mut g = c.benchmark_group("queue at 1M");
     g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500)).sample_size(20);
 
@@ -113,9 +117,10 @@ fn heaps(c: &mut Criterion) {
     });
     g.bench_function("trimtab IndexedHeap re-prioritize", |b| {
         b.iter_custom(|it| {
-            batched(&mut h, it, |h, r| {
-                for j in 0..BATCH {
-                    let x = key((r as u64) << 21 | j as u64);
+            batched(&mut h, it, |h, _| {
+                for _ in 0..BATCH {
+                    fresh += 1;
+                    let x = key(fresh);
                     h.change_key((x % N as u64) as u32, x >> 8);
                 }
             }, |_, _| {})
@@ -174,9 +179,10 @@ fn heaps(c: &mut Criterion) {
     });
     g.bench_function("priority-queue re-prioritize", |b| {
         b.iter_custom(|it| {
-            batched(&mut pq, it, |q, r| {
-                for j in 0..BATCH {
-                    let x = key((r as u64) << 21 | j as u64);
+            batched(&mut pq, it, |q, _| {
+                for _ in 0..BATCH {
+                    fresh += 1;
+                    let x = key(fresh);
                     q.change_priority(&((x % N as u64) as u32), x >> 8);
                 }
             }, |_, _| {})
@@ -235,9 +241,10 @@ fn heaps(c: &mut Criterion) {
     });
     g.bench_function("keyed_priority_queue re-prioritize", |b| {
         b.iter_custom(|it| {
-            batched(&mut kq, it, |q, r| {
-                for j in 0..BATCH {
-                    let x = key((r as u64) << 21 | j as u64);
+            batched(&mut kq, it, |q, _| {
+                for _ in 0..BATCH {
+                    fresh += 1;
+                    let x = key(fresh);
                     let _ = q.set_priority(&((x % N as u64) as u32), x >> 8);
                 }
             }, |_, _| {})
@@ -334,12 +341,15 @@ fn scheduler(c: &mut Criterion) {
     });
     while s.poll_event().is_some() {}
     let mut k = 0usize;
+    let mut fresh = 0u64;
     g.bench_function("trimtab scheduler re-prioritize", |b| {
         b.iter_custom(|it| {
             batched(&mut s, it, |s, _| {
                 for _ in 0..BATCH {
+                    // A fresh random priority each time (one in ten is the task's own).
                     k = (k + 7919) % ids.len();
-                    let p = 1 + (k % 10) as u8;
+                    fresh += 1;
+                    let p = 1 + (key(fresh) % 10) as u8;
                     s.set_priority(ids[k], p, Time::ZERO).unwrap();
                 }
             }, |_, _| {})
@@ -383,37 +393,51 @@ fn scheduler(c: &mut Criterion) {
     // Pop: the cost of starting one task out of the 1M queue, as a host sees it. Every
     // running task (the whole running set: 64 nodes x 4 slots) is reported complete, the
     // scheduler ticks a second later (so that the throttle refilled) and the freed slots
-    // admit the next tasks in queue order; the host drains the events and grants. Timed:
-    // the completions, the tick (admission, then the grants to the new running set) and the
-    // draining, divided by the number of tasks started. Untimed: the completed PGs are
-    // pushed again, so that the queue stays at 1M.
+    // admit the next tasks in queue order; the host drains the events and grants. Three
+    // rows of the same rounds: the completions and the tick together, per task started; the
+    // tick alone (admission, then the grants to the new running set) and the draining, per
+    // task started (the pop); the completions alone, per task completed. Untimed: the
+    // completed PGs are pushed again, so that the queue stays at 1M.
     let mut now = Time::from_secs(1);
-    g.bench_function("trimtab scheduler pop (complete + tick, per task started)", |b| {
-        b.iter_custom(|it| {
-            let mut total = Duration::ZERO;
-            let mut started = 0u64;
-            for _ in 0..it {
-                let running = s.running_ids();
-                let pgs: Vec<u32> = running.iter().map(|&id| s.task(id).unwrap().pg).collect();
-                now = Time(now.0 + 1_000_000_000);
-                let t = Instant::now();
-                for &id in &running {
-                    s.report_complete(id, now).unwrap();
+    for (name, part) in [
+        ("trimtab scheduler pop (complete + tick, per task started)", 0),
+        ("trimtab scheduler pop (tick, per task started)", 1),
+        ("trimtab scheduler complete (per task, running set of 256)", 2),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|it| {
+                let (mut total, mut count) = (Duration::ZERO, 0u64);
+                for _ in 0..it {
+                    let running = s.running_ids();
+                    let pgs: Vec<u32> = running.iter().map(|&id| s.task(id).unwrap().pg).collect();
+                    now = Time(now.0 + 1_000_000_000);
+                    let t = Instant::now();
+                    for &id in &running {
+                        s.report_complete(id, now).unwrap();
+                    }
+                    let completed = t.elapsed();
+                    let t = Instant::now();
+                    s.tick(now);
+                    let mut started = 0u64;
+                    while let Some(e) = s.poll_event() {
+                        started += matches!(e, Event::Started { .. }) as u64;
+                    }
+                    while s.poll_grant().is_some() {}
+                    let ticked = t.elapsed();
+                    match part {
+                        0 => (total, count) = (total + completed + ticked, count + started),
+                        1 => (total, count) = (total + ticked, count + started),
+                        _ => (total, count) = (total + completed, count + running.len() as u64),
+                    }
+                    for pg in pgs {
+                        ids[pg as usize] = s.push(plan_req(pg), now).unwrap();
+                    }
+                    while s.poll_event().is_some() {}
                 }
-                s.tick(now);
-                while let Some(e) = s.poll_event() {
-                    started += matches!(e, Event::Started { .. }) as u64;
-                }
-                while s.poll_grant().is_some() {}
-                total += t.elapsed();
-                for pg in pgs {
-                    ids[pg as usize] = s.push(plan_req(pg), now).unwrap();
-                }
-                while s.poll_event().is_some() {}
-            }
-            Duration::from_nanos((total.as_nanos() * it as u128 / started.max(1) as u128) as u64)
-        })
-    });
+                Duration::from_nanos((total.as_nanos() * it as u128 / count.max(1) as u128) as u64)
+            })
+        });
+    }
     drop(s);
     let mut small = Scheduler::new(cfg, Time::ZERO).unwrap();
     small.push_plan(plan_1m(1_000), Time::ZERO).unwrap();
