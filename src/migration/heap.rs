@@ -278,22 +278,22 @@ impl<K: Ord + Copy> IndexedHeap<K> {
     }
 }
 
-/// The scheduler's ready heap: a [`HeapVec`] keyed by one `u128` (one compare where a
-/// tuple takes three), with the positions in a dense array of its own rather than in the
-/// pairs' records, and growing with the pair ids it is given.
+/// The heap over the scheduler's node groups ([`Groups`]): a [`HeapVec`] keyed by one
+/// `u128` (one compare where a tuple takes three), with the positions in a dense array of
+/// its own, growing with the ids it is given.
 #[derive(Debug, Clone)]
-pub(crate) struct ReadyHeap {
+pub(crate) struct TopHeap {
     heap: HeapVec<u128>,
     pos: Vec<u32>,
 }
 
-impl Default for ReadyHeap {
+impl Default for TopHeap {
     fn default() -> Self {
-        ReadyHeap { heap: HeapVec::new(), pos: Vec::new() }
+        TopHeap { heap: HeapVec::new(), pos: Vec::new() }
     }
 }
 
-impl ReadyHeap {
+impl TopHeap {
     pub(crate) fn capacity(&self) -> usize {
         self.heap.capacity()
     }
@@ -365,7 +365,7 @@ pub(crate) struct Groups {
     /// Per pair: its position in its group's heap.
     pos: Vec<u32>,
     active: Vec<bool>,
-    top: ReadyHeap,
+    top: TopHeap,
 }
 
 impl Groups {

@@ -561,13 +561,13 @@ struct Task {
     flags: u8,
 }
 
-/// Key in the ready heap: (tier of the best task's key, inverted criticality, the key),
+/// A pair's key in its group: (tier of its best task's key, inverted criticality, the key),
 /// compared in that order, packed into one `u128`. The tier is the key's bits above the
 /// tie shift, so the key's bits below it are all that the third part adds: tier, inverted
 /// criticality and those low bits take 128 bits exactly, and the packed order is the
 /// tuple's.
 #[inline]
-fn ready_key(k: u64, crit: u64, tie_shift: u32) -> u128 {
+fn group_key(k: u64, crit: u64, tie_shift: u32) -> u128 {
     let tier = (k >> tie_shift) as u128;
     let low = (k as u128) & ((1u128 << tie_shift) - 1);
     tier << 64 << tie_shift | ((u64::MAX - crit) as u128) << tie_shift | low
@@ -1150,7 +1150,7 @@ impl Scheduler {
     fn pair_key(&self, p: u32) -> Option<u128> {
         let pair = &self.pairs[p as usize];
         let e = pair.heap.peek()?;
-        Some(ready_key(e.key, self.crit(pair.src, pair.dst), self.tie_shift))
+        Some(group_key(e.key, self.crit(pair.src, pair.dst), self.tie_shift))
     }
 
     /// Re-keys pair `p` in its group from its current best task (a pair in no group goes
@@ -1167,7 +1167,7 @@ impl Scheduler {
         match pair.heap.peek() {
             None => self.groups.remove(p),
             Some(e) => {
-                let k = ready_key(e.key, crit, self.tie_shift);
+                let k = group_key(e.key, crit, self.tie_shift);
                 let g = self.groups.group_of(p).unwrap_or(out_group(pair.src));
                 self.groups.place(p, g, k);
             }
