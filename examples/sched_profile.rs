@@ -1,21 +1,23 @@
 //! Profiling driver for the migration scheduler at 1,000,000 queued tasks, built to be run
-//! under callgrind (deterministic instruction and cache-miss counts) as well as on its own
-//! (wall clock). The same operations as the `scheduler at 1M` criterion group in
+//! under callgrind (deterministic instruction and cache-miss counts), under `perf` and on
+//! its own (wall clock). The same operations as the `scheduler at 1M` criterion group in
 //! `benches/peers/benches/scheduler.rs`: batches of 1,000 pushes (undone by cancels),
-//! re-prioritisations and cancels (undone by pushes), and pops (the running set completes
-//! and a tick starts the next tasks; undone by pushing the completed PGs again, one round
-//! per four of the others); only the measured halves run inside the `measure_*`
-//! functions, so that
+//! re-prioritisations and cancels (undone by pushes), pops after the whole running set
+//! completes (a tick starts the next tasks; undone by pushing the completed PGs again, one
+//! round per four of the others) and pops when one task completes at a time. Only the
+//! measured halves run inside the `measure_*` functions, so that
 //!
 //! ```text
 //! cargo build --release --example sched_profile
 //! valgrind --tool=callgrind --cache-sim=yes --collect-atstart=no \
-//!     --toggle-collect='sched_profile::measure_*' (or one of them) target/release/examples/sched_profile 50
+//!     --toggle-collect='sched_profile::measure_burst' target/release/examples/sched_profile 50
 //! callgrind_annotate callgrind.out.<pid> | head -40
 //! ```
 //!
-//! counts only the measured operations (divide by `rounds × 1000` per phase, and the pops
-//! by the tasks started, printed).
+//! counts only the measured operations (`measure_push`, `measure_reprioritize`,
+//! `measure_cancel`, `measure_burst`, `measure_one`; divide by `rounds × 1000` per phase,
+//! and the pops by the tasks started, printed). A second argument (`push`, `reprioritize`,
+//! `cancel` or `pop`) runs that phase alone, for `perf record`.
 
 use std::time::{Duration, Instant};
 use trimtab::migration::{Event, MoveRequest, Scheduler, SchedulerConfig, TaskId};
