@@ -512,6 +512,12 @@ fn drain_micros(rem: u128, rate: u64) -> u128 {
     }
 }
 
+/// A pair's criticality from its source's drain time out and its target's drain time in.
+#[inline]
+fn crit_of(out: u128, inn: u128) -> u64 {
+    u64::try_from(out.saturating_add(inn)).unwrap_or(u64::MAX)
+}
+
 /// A (pg, shard) key.
 fn pg_key(pg: u32, shard: u8) -> u64 {
     (pg as u64) << 8 | shard as u64
@@ -711,6 +717,8 @@ pub struct Scheduler {
     g_cur: u64,
     g_prev: u64,
     scratch: Vec<u128>,
+    /// Per node, its drain times out and in (see [`Scheduler::grant`]).
+    drains: Vec<(u128, u128)>,
 }
 
 /// Node `n`'s out group: pairs from it, waiting for one of its outbound slots.
@@ -779,6 +787,7 @@ impl Scheduler {
             g_cur: 0,
             g_prev: 0,
             scratch: Vec::new(),
+            drains: Vec::new(),
         })
     }
 
@@ -1139,11 +1148,16 @@ impl Scheduler {
         if !self.cfg.critical_first {
             return 0;
         }
-        let (so, _) = self.throttle.node_rates(NodeRef(s)).unwrap_or((1, 1));
-        let (_, di) = self.throttle.node_rates(NodeRef(d)).unwrap_or((1, 1));
-        let a = drain_micros(self.nodes[s as usize].rem_out, so);
-        let b = drain_micros(self.nodes[d as usize].rem_in, di);
-        u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX)
+        crit_of(self.node_drain(s).0, self.node_drain(d).1)
+    }
+
+    /// Microseconds node `n` needs to send (`.0`) and to receive (`.1`) what is left on it,
+    /// at its current rates.
+    #[inline]
+    fn node_drain(&self, n: u32) -> (u128, u128) {
+        let (o, i) = self.throttle.node_rates(NodeRef(n)).unwrap_or((1, 1));
+        let st = &self.nodes[n as usize];
+        (drain_micros(st.rem_out, o), drain_micros(st.rem_in, i))
     }
 
     /// Pair `p`'s key for the admission: its best task's key tier, then its criticality.
@@ -1811,11 +1825,22 @@ impl Scheduler {
     }
 
     fn grant(&mut self, now: Time) {
-        // Busiest pairs first, so that the bottleneck nodes never wait for tokens.
-        for i in 0..self.running.len() {
-            let e = &self.running[i];
-            let c = self.crit(e.src, e.dst);
-            self.running[i].crit = c;
+        // Busiest pairs first, so that the bottleneck nodes never wait for tokens. With more
+        // running tasks than nodes, each node's drain times are worked out once.
+        if self.cfg.critical_first && self.nodes.len() <= self.running.len() {
+            let mut drains = std::mem::take(&mut self.drains);
+            drains.clear();
+            drains.extend((0..self.nodes.len() as u32).map(|n| self.node_drain(n)));
+            for e in self.running.iter_mut() {
+                e.crit = crit_of(drains[e.src as usize].0, drains[e.dst as usize].1);
+            }
+            self.drains = drains;
+        } else {
+            for i in 0..self.running.len() {
+                let e = &self.running[i];
+                let c = self.crit(e.src, e.dst);
+                self.running[i].crit = c;
+            }
         }
         // (busiest first, then by slot), packed with the running-list index into one u128
         // so that the sort compares plain integers.
