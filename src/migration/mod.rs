@@ -1191,11 +1191,24 @@ impl Scheduler {
     /// Node `n`'s slots changed (or the reservation did): its groups are active exactly
     /// while it has a free slot in their direction.
     fn sync_node(&mut self, n: u32) {
-        let (o, i) = (self.out_free(n, true), self.in_free(n, true));
+        self.sync_out(n);
+        self.sync_in(n);
+    }
+
+    /// [`Scheduler::sync_node`] for node `n`'s outbound slots alone.
+    #[inline]
+    fn sync_out(&mut self, n: u32) {
+        let o = self.out_free(n, true);
         if self.groups.set_active(out_group(n), o) {
             self.dirty |= o;
             self.list_free(n, true, o);
         }
+    }
+
+    /// [`Scheduler::sync_node`] for node `n`'s inbound slots alone.
+    #[inline]
+    fn sync_in(&mut self, n: u32) {
+        let i = self.in_free(n, true);
         if self.groups.set_active(in_group(n), i) {
             self.dirty |= i;
             self.list_free(n, false, i);
@@ -1440,10 +1453,8 @@ impl Scheduler {
         let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
         self.nodes[s as usize].out_running += 1;
         self.nodes[d as usize].in_running += 1;
-        self.sync_node(s);
-        if d != s {
-            self.sync_node(d);
-        }
+        self.sync_out(s);
+        self.sync_in(d);
         // One criticality for both: the pair's new key and the running task's grant order.
         let crit = self.crit(s, d);
         self.place_with(p, crit);
@@ -1472,10 +1483,8 @@ impl Scheduler {
         let nd = &mut self.nodes[d as usize];
         nd.in_running -= 1;
         self.counts[TaskState::Running as usize] -= 1;
-        self.sync_node(s);
-        if d != s {
-            self.sync_node(d);
-        }
+        self.sync_out(s);
+        self.sync_in(d);
     }
 
     /// Takes the finished tasks' entries out of the index, in one loop: each is a cache
