@@ -515,10 +515,12 @@ impl Groups {
 /// top is one definite entry), compared as one `u128` (two instructions and no branch,
 /// where comparing the fields in turn branches on each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub(crate) struct Entry {
     pub(crate) key: u64,
-    pub(crate) slot: u32,
+    // The tag before the slot: the two then read as one little-endian `slot << 32 | tag`.
     pub(crate) tag: u32,
+    pub(crate) slot: u32,
 }
 
 impl Entry {
@@ -629,29 +631,31 @@ impl LazyHeap {
             return Some(last);
         };
         // Floyd's pop: walk the hole to the bottom along the smaller children, then sift
-        // the former last entry up from there (it usually stays near the bottom).
-        let n = self.v.len();
+        // the former last entry up from there (it usually stays near the bottom). Written
+        // against the slice's own length, so that the compiler drops the bounds checks.
+        let v = &mut self.v[..];
         let mut pos = 0;
-        loop {
+        while 2 * pos + 2 < v.len() {
             let l = 2 * pos + 1;
-            if l >= n {
-                break;
-            }
-            let c = if l + 1 < n && self.v[l + 1] < self.v[l] { l + 1 } else { l };
-            self.v[pos] = self.v[c];
+            let c = if v[l + 1] < v[l] { l + 1 } else { l };
+            v[pos] = v[c];
             pos = c;
+        }
+        if 2 * pos + 1 < v.len() {
+            v[pos] = v[2 * pos + 1];
+            pos = 2 * pos + 1;
         }
         while pos > 0 {
             let parent = (pos - 1) / 2;
-            let p = self.v[parent];
+            let p = v[parent];
             if last >= p {
                 break;
             }
-            self.v[pos] = p;
+            v[pos] = p;
             pos = parent;
         }
-        self.v[pos] = last;
-        self.top = self.v.first().copied();
+        v[pos] = last;
+        self.top = Some(v[0]);
         Some(top)
     }
 
