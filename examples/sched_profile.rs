@@ -60,26 +60,33 @@ fn measure_push(s: &mut Scheduler, pg: &mut u32, fresh: &mut Vec<TaskId>) -> Dur
 }
 
 #[inline(never)]
-fn measure_reprioritize(s: &mut Scheduler, ids: &[TaskId], k: &mut usize, n: &mut u64) -> Duration {
+fn measure_reprioritize(s: &mut Scheduler, batch: &[(usize, TaskId)], n: &mut u64) -> Duration {
     let t = Instant::now();
-    for _ in 0..BATCH {
+    for &(_, id) in batch {
         // A fresh random priority each time (one in ten is the task's own).
-        *k = (*k + 7919) % ids.len();
         *n += 1;
-        s.set_priority(ids[*k], 1 + (trimtab::hash::mix64(*n) % 10) as u8, Time::ZERO).unwrap();
+        s.set_priority(id, 1 + (trimtab::hash::mix64(*n) % 10) as u8, Time::ZERO).unwrap();
     }
     t.elapsed()
 }
 
 #[inline(never)]
-fn measure_cancel(s: &mut Scheduler, ids: &[TaskId], k: &mut usize, gone: &mut Vec<usize>) -> Duration {
+fn measure_cancel(s: &mut Scheduler, batch: &[(usize, TaskId)]) -> Duration {
     let t = Instant::now();
-    for _ in 0..BATCH {
-        *k = (*k + 7919) % ids.len();
-        s.cancel(ids[*k], Time::ZERO).unwrap();
-        gone.push(*k);
+    for &(_, id) in batch {
+        s.cancel(id, Time::ZERO).unwrap();
     }
     t.elapsed()
+}
+
+/// The next batch of tasks to re-prioritize or cancel, in the queue's random order,
+/// gathered untimed (as the criterion rows do).
+fn gather(ids: &[TaskId], k: &mut usize, out: &mut Vec<(usize, TaskId)>) {
+    out.clear();
+    for _ in 0..BATCH {
+        *k = (*k + 7919) % ids.len();
+        out.push((*k, ids[*k]));
+    }
 }
 
 /// One round of the pop row: every running task completes, a tick a second later admits
@@ -141,16 +148,18 @@ fn main() {
 
     let (mut k, mut n) = (0usize, 0u64);
     let mut d = Duration::ZERO;
+    let mut batch = Vec::with_capacity(BATCH as usize);
     for _ in 0..if run("reprioritize") { rounds } else { 0 } {
-        d += measure_reprioritize(&mut s, &ids, &mut k, &mut n);
+        gather(&ids, &mut k, &mut batch);
+        d += measure_reprioritize(&mut s, &batch, &mut n);
     }
     println!("re-prioritize {:7.1} ns", d.as_nanos() as f64 / ops);
 
-    let mut gone = Vec::with_capacity(BATCH as usize);
     let mut d = Duration::ZERO;
     for _ in 0..if run("cancel") { rounds } else { 0 } {
-        d += measure_cancel(&mut s, &ids, &mut k, &mut gone);
-        for k in gone.drain(..) {
+        gather(&ids, &mut k, &mut batch);
+        d += measure_cancel(&mut s, &batch);
+        for &(k, _) in &batch {
             ids[k] = s.push(refill(k), Time::ZERO).unwrap();
         }
         while s.poll_event().is_some() {}
