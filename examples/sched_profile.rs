@@ -17,7 +17,8 @@
 //! counts only the measured operations (`measure_push`, `measure_reprioritize`,
 //! `measure_cancel`, `measure_burst`, `measure_one`; divide by `rounds × 1000` per phase,
 //! and the pops by the tasks started, printed). A second argument (`push`, `reprioritize`,
-//! `cancel` or `pop`) runs that phase alone, for `perf record`.
+//! `cancel` or `pop`, or several joined by commas) runs those phases alone, for `perf
+//! record`; `POP_ROUNDS` sets the number of pop rounds (a quarter of the others by default).
 
 use std::time::{Duration, Instant};
 use trimtab::migration::{Event, MoveRequest, Scheduler, SchedulerConfig, TaskId};
@@ -126,7 +127,7 @@ fn main() {
     // A second argument runs one phase only (`push`, `reprioritize`, `cancel` or `pop`), for
     // a sampling profiler.
     let only = std::env::args().nth(2);
-    let run = |phase: &str| only.as_deref().is_none_or(|o| o == phase);
+    let run = |phase: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p == phase));
     let cfg = SchedulerConfig { max_tasks: 2_000_000, ..SchedulerConfig::default() };
     let mut s = Scheduler::new(cfg, Time::ZERO).unwrap();
     s.reserve_tasks(N as usize + BATCH as usize);
@@ -171,7 +172,8 @@ fn main() {
     while s.poll_event().is_some() {}
     while s.poll_grant().is_some() {}
     let (mut dc, mut dt, mut started, mut completed) = (Duration::ZERO, Duration::ZERO, 0u64, 0u64);
-    for _ in 0..if run("pop") { rounds.div_ceil(4) } else { 0 } {
+    let pop_rounds = std::env::var("POP_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(rounds.div_ceil(4));
+    for _ in 0..if run("pop") { pop_rounds } else { 0 } {
         let running = s.running_ids();
         let pgs: Vec<u32> = running.iter().map(|&id| s.task(id).unwrap().pg).collect();
         now = Time(now.0 + 1_000_000_000);

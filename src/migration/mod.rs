@@ -1133,6 +1133,28 @@ impl Scheduler {
         }
     }
 
+    /// Whether pair `p`'s top task can have waited the starvation guard, judged without its
+    /// task record where that can be: not before the guard has passed since time zero, and,
+    /// under the aging policies, not while its key (queue time plus a handicap of at most
+    /// `9 × aging_step`, and never more than its task's own key) says it was queued too
+    /// recently.
+    #[inline]
+    fn may_starve(&self, p: u32, now: Time) -> bool {
+        let Some(e) = self.pairs[p as usize].heap.peek() else {
+            return false;
+        };
+        let Some(latest) = now.0.checked_sub(self.cfg.starvation_guard_ns) else {
+            return false;
+        };
+        match self.cfg.policy {
+            Policy::Priority | Policy::Importance => {
+                let vt = e.key & VT_MAX;
+                vt.saturating_sub(9 * self.cfg.aging_step_ns) <= latest
+            }
+            Policy::Deadline => true,
+        }
+    }
+
     /// When pair `p`'s top task was queued (read from its record the first time asked).
     fn since_of(&mut self, p: u32) -> u64 {
         let pr = &self.pairs[p as usize];
@@ -1276,7 +1298,7 @@ impl Scheduler {
     /// Pair `p` was found blocked: the longest-waiting blocked task past the guard gets its
     /// nodes reserved.
     fn check_starving(&mut self, p: u32, now: Time) {
-        if self.pairs[p as usize].heap.is_empty() {
+        if !self.may_starve(p, now) {
             return;
         }
         let since = self.since_of(p);
@@ -1421,7 +1443,7 @@ impl Scheduler {
             };
             let pr = &self.pairs[q as usize];
             let other_free = if g == out_group(n) { self.in_free(pr.dst, true) } else { self.out_free(pr.src, true) };
-            if !other_free && now.0.saturating_sub(self.since_of(q)) >= guard {
+            if !other_free && self.may_starve(q, now) && now.0.saturating_sub(self.since_of(q)) >= guard {
                 self.check_starving(q, now);
             }
         }
