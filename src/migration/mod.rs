@@ -1133,25 +1133,30 @@ impl Scheduler {
         }
     }
 
+    /// The earliest pair `p`'s top task can have been queued, from its key alone: under the
+    /// aging policies every key a task gets is its queue time plus a handicap of at most
+    /// `9 × aging_step` (a lazily raised entry keeps an older such key); under the deadline
+    /// policy the key says nothing of it.
+    #[inline]
+    fn since_at_least(&self, p: u32) -> u64 {
+        match (self.cfg.policy, self.pairs[p as usize].heap.peek()) {
+            (Policy::Priority | Policy::Importance, Some(e)) => {
+                (e.key & VT_MAX).saturating_sub(9 * self.cfg.aging_step_ns)
+            }
+            _ => 0,
+        }
+    }
+
     /// Whether pair `p`'s top task can have waited the starvation guard, judged without its
-    /// task record where that can be: not before the guard has passed since time zero, and,
-    /// under the aging policies, not while its key (queue time plus a handicap of at most
-    /// `9 × aging_step`, and never more than its task's own key) says it was queued too
-    /// recently.
+    /// task record where that can be (see [`Scheduler::since_at_least`]).
     #[inline]
     fn may_starve(&self, p: u32, now: Time) -> bool {
-        let Some(e) = self.pairs[p as usize].heap.peek() else {
+        if self.pairs[p as usize].heap.is_empty() {
             return false;
-        };
-        let Some(latest) = now.0.checked_sub(self.cfg.starvation_guard_ns) else {
-            return false;
-        };
-        match self.cfg.policy {
-            Policy::Priority | Policy::Importance => {
-                let vt = e.key & VT_MAX;
-                vt.saturating_sub(9 * self.cfg.aging_step_ns) <= latest
-            }
-            Policy::Deadline => true,
+        }
+        match now.0.checked_sub(self.cfg.starvation_guard_ns) {
+            None => false,
+            Some(latest) => self.since_at_least(p) <= latest,
         }
     }
 
@@ -1300,6 +1305,12 @@ impl Scheduler {
     fn check_starving(&mut self, p: u32, now: Time) {
         if !self.may_starve(p, now) {
             return;
+        }
+        // Not older than the starving pair already chosen, as its key shows: no record read.
+        if let Some(q) = self.starving {
+            if !self.pairs[q as usize].heap.is_empty() && self.since_at_least(p) >= self.since_of(q) {
+                return;
+            }
         }
         let since = self.since_of(p);
         if now.0.saturating_sub(since) < self.cfg.starvation_guard_ns {
