@@ -1218,27 +1218,17 @@ impl Scheduler {
     /// Node `n`'s slots changed (or the reservation did): its groups are active exactly
     /// while it has a free slot in their direction.
     fn sync_node(&mut self, n: u32) {
-        self.sync_out(n);
-        self.sync_in(n);
+        self.sync_dir(n, true);
+        self.sync_dir(n, false);
     }
 
-    /// [`Scheduler::sync_node`] for node `n`'s outbound slots alone.
+    /// [`Scheduler::sync_node`] for node `n`'s outbound (`out`) or inbound slots alone.
     #[inline]
-    fn sync_out(&mut self, n: u32) {
-        let o = self.out_free(n, true);
-        if self.groups.set_active(out_group(n), o) {
-            self.dirty |= o;
-            self.list_free(n, true, o);
-        }
-    }
-
-    /// [`Scheduler::sync_node`] for node `n`'s inbound slots alone.
-    #[inline]
-    fn sync_in(&mut self, n: u32) {
-        let i = self.in_free(n, true);
-        if self.groups.set_active(in_group(n), i) {
-            self.dirty |= i;
-            self.list_free(n, false, i);
+    fn sync_dir(&mut self, n: u32, out: bool) {
+        let (free, g) = if out { (self.out_free(n, true), out_group(n)) } else { (self.in_free(n, true), in_group(n)) };
+        if self.groups.set_active(g, free) {
+            self.dirty |= free;
+            self.list_free(n, out, free);
         }
     }
 
@@ -1486,8 +1476,8 @@ impl Scheduler {
         let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
         self.nodes[s as usize].out_running += 1;
         self.nodes[d as usize].in_running += 1;
-        self.sync_out(s);
-        self.sync_in(d);
+        self.sync_dir(s, true);
+        self.sync_dir(d, false);
         // One criticality for both: the pair's new key and the running task's grant order.
         let crit = self.crit(s, d);
         self.place_with(p, crit);
@@ -1516,8 +1506,8 @@ impl Scheduler {
         let nd = &mut self.nodes[d as usize];
         nd.in_running -= 1;
         self.counts[TaskState::Running as usize] -= 1;
-        self.sync_out(s);
-        self.sync_in(d);
+        self.sync_dir(s, true);
+        self.sync_dir(d, false);
     }
 
     /// Takes the finished tasks' entries out of the index, in one loop: each is a cache
