@@ -588,6 +588,10 @@ struct Pair {
     /// or [`SINCE_UNREAD`] until it is first asked: a start does not read the record of
     /// the task that becomes its pair's top.
     top_since: u64,
+    /// Valid entries whose key was raised lazily (their slot's tag has [`TAG_LAZY`]): while
+    /// there are none and no stale entries either, a new top is valid and exact without
+    /// reading its tag.
+    lazy: u32,
     live: u32,
 }
 
@@ -975,7 +979,7 @@ impl Scheduler {
         if let Some(&p) = self.pair_index.get(&k) {
             return p;
         }
-        let pair = Pair { src: s, dst: d, heap: LazyHeap::default(), top_since: SINCE_UNREAD, live: 0 };
+        let pair = Pair { src: s, dst: d, heap: LazyHeap::default(), top_since: SINCE_UNREAD, lazy: 0, live: 0 };
         let p = match self.free_pairs.pop() {
             Some(p) => {
                 self.pairs[p as usize] = pair;
@@ -1092,9 +1096,11 @@ impl Scheduler {
     /// top valid and its place in its group current.
     fn dequeue(&mut self, slot: u32) {
         let p = self.tasks[slot as usize].pair;
-        let tag = std::mem::replace(&mut self.tags[slot as usize], 0) & !TAG_LAZY;
+        let raw = std::mem::replace(&mut self.tags[slot as usize], 0);
+        let tag = raw & !TAG_LAZY;
         let tags = &self.tags;
         let pair = &mut self.pairs[p as usize];
+        pair.lazy -= (raw & TAG_LAZY != 0) as u32;
         pair.heap.mark_stale();
         let top = pair.heap.peek().is_some_and(|e| e.slot == slot && e.tag == tag);
         pair.heap.maybe_compact(|e| entry_valid(tags, &e));
@@ -1109,6 +1115,12 @@ impl Scheduler {
     /// whose key is older than its task's (a key raised lazily, see
     /// [`Scheduler::rekey_task`]) goes down to its place with the task's key.
     fn fix_top(&mut self, p: u32) {
+        let pair = &mut self.pairs[p as usize];
+        if pair.lazy == 0 && pair.heap.len() == pair.heap.live() {
+            // Every entry valid, every key its task's own: nothing to read.
+            pair.top_since = SINCE_UNREAD;
+            return;
+        }
         while let Some(e) = self.pairs[p as usize].heap.peek() {
             let tag = self.tags[e.slot as usize];
             if tag & !TAG_LAZY != e.tag {
@@ -1123,6 +1135,7 @@ impl Scheduler {
                 break;
             }
             self.tags[e.slot as usize] = e.tag;
+            self.pairs[p as usize].lazy -= 1;
             let t = &self.tasks[e.slot as usize];
             let key = self.task_key(t);
             self.pairs[p as usize].top_since = t.queued_at;
@@ -1670,7 +1683,10 @@ impl Scheduler {
         } else if key > old {
             let (p, tag) = (t.pair, self.tags[slot as usize] & !TAG_LAZY);
             // The entry keeps its smaller key; the mark makes fix_top look when it is on top.
-            self.tags[slot as usize] |= TAG_LAZY;
+            if self.tags[slot as usize] & TAG_LAZY == 0 {
+                self.tags[slot as usize] |= TAG_LAZY;
+                self.pairs[p as usize].lazy += 1;
+            }
             if self.pairs[p as usize].heap.peek().is_some_and(|e| e.slot == slot && e.tag == tag) {
                 self.fix_top(p);
                 self.place(p);
@@ -1686,6 +1702,7 @@ impl Scheduler {
         for pr in self.pairs.iter_mut() {
             pr.heap.rebuild(|e| entry_valid(tags, &e).then(|| task_key(&cfg, &tasks[e.slot as usize])));
             pr.top_since = SINCE_UNREAD;
+            pr.lazy = 0;
         }
         // Every key is the task's own again.
         for t in self.tags.iter_mut() {
@@ -2119,13 +2136,21 @@ impl Scheduler {
             {
                 return Err(format!("pair {i}: heap bookkeeping (valid {valid}, live {})", p.heap.live()));
             }
-            // A valid entry whose key is not its task's is marked.
+            // A valid entry whose key is not its task's is marked, and the marks are counted.
             if p.heap.iter().any(|e| {
                 entry_valid(&self.tags, e)
                     && self.tags[e.slot as usize] & TAG_LAZY == 0
                     && e.key != self.task_key(&self.tasks[e.slot as usize])
             }) {
                 return Err(format!("pair {i}: a lazily raised key is not marked"));
+            }
+            let marked = p
+                .heap
+                .iter()
+                .filter(|e| entry_valid(&self.tags, e) && self.tags[e.slot as usize] & TAG_LAZY != 0)
+                .count();
+            if marked != p.lazy as usize {
+                return Err(format!("pair {i}: {marked} lazily raised keys, {} counted", p.lazy));
             }
             if p.heap.peek() != p.heap.iter().next().copied()
                 || p.heap.peek().is_some_and(|e| {
