@@ -22,14 +22,16 @@ pub(crate) struct SlotIndex {
 }
 
 /// Consecutive PGs that share a block of this many (and a shard) have consecutive homes.
-const RUN: u64 = 8;
+const RUN: u64 = 16;
 
-/// The hash of a `pg << 8 | shard` key: the block `pg / 8` and the shard are mixed (so
+/// The hash of a `pg << 8 | shard` key: the block `pg / 16` and the shard are mixed (so
 /// blocks land anywhere and no key pattern piles onto one home), the PG's place in its
-/// block is kept as the low bits. Eight consecutive PGs of a shard thus share one cache
-/// line of buckets: a plan pushed in PG order (as movement plans are) takes one miss per
-/// eight pushes in a table of tens of megabytes instead of one per push, while a run of
-/// eight adds at most eight to a probe in the worst case.
+/// block is kept as the low bits. Sixteen consecutive PGs of a shard thus share two
+/// adjacent cache lines of buckets: a plan pushed in PG order (as movement plans are) takes
+/// one miss (the second line is the next one, which the hardware fetches ahead) per sixteen
+/// pushes in a table of tens of megabytes instead of one per push, while a run adds at
+/// most sixteen to a probe in the worst case. Runs of 16 measured best: push at 1M queued
+/// took 86 ns with runs of 8, 76 with 16 and 78 with 32, cancel 152, 142 and 155 ns.
 #[inline]
 fn hash32(key: u64) -> u32 {
     let (pg, shard) = (key >> 8, key & 0xff);
