@@ -202,6 +202,10 @@ impl PosStore for Vec<u32> {
 /// assert_eq!(h.pop(), Some((3, 5)));
 /// assert!(h.remove(7).is_some());
 /// assert!(h.is_empty());
+/// assert!(h.push(15, 1).is_none()); // out of range until the range grows
+/// h.grow(20);
+/// h.push(15, 1).unwrap();
+/// assert_eq!(h.key(15), Some(1));
 /// ```
 #[derive(Debug, Clone)]
 pub struct IndexedHeap<K> {
@@ -213,6 +217,13 @@ impl<K: Ord + Copy> IndexedHeap<K> {
     /// A heap for ids `0..capacity`.
     pub fn with_capacity(capacity: u32) -> Self {
         IndexedHeap { heap: HeapVec::with_capacity(capacity as usize), pos: vec![NO_POS; capacity as usize] }
+    }
+
+    /// Widens the id range to `0..capacity` (a no-op when it is that wide already).
+    pub fn grow(&mut self, capacity: u32) {
+        if self.pos.len() < capacity as usize {
+            self.pos.resize(capacity as usize, NO_POS);
+        }
     }
 
     /// Number of entries.
@@ -228,6 +239,11 @@ impl<K: Ord + Copy> IndexedHeap<K> {
     /// Whether `id` is in the heap.
     pub fn contains(&self, id: u32) -> bool {
         self.pos.get(id as usize).is_some_and(|&p| p != NO_POS)
+    }
+
+    /// `id`'s key, when it is in the heap.
+    pub fn key(&self, id: u32) -> Option<K> {
+        self.heap.get(*self.pos.get(id as usize)?).map(|e| e.0)
     }
 
     /// Adds `id`; `None` when `id` is out of range or already present.
@@ -278,74 +294,6 @@ impl<K: Ord + Copy> IndexedHeap<K> {
     }
 }
 
-/// The heap over the scheduler's node groups ([`Groups`]): a [`HeapVec`] keyed by one
-/// `u128` (one compare where a tuple takes three), with the positions in a dense array of
-/// its own, growing with the ids it is given.
-#[derive(Debug, Clone)]
-pub(crate) struct TopHeap {
-    heap: HeapVec<u128>,
-    pos: Vec<u32>,
-}
-
-impl Default for TopHeap {
-    fn default() -> Self {
-        TopHeap { heap: HeapVec::new(), pos: Vec::new() }
-    }
-}
-
-impl TopHeap {
-    pub(crate) fn capacity(&self) -> usize {
-        self.heap.capacity()
-    }
-
-    /// The smallest entry.
-    #[inline]
-    pub(crate) fn peek(&self) -> Option<(u128, u32)> {
-        self.heap.peek()
-    }
-
-    /// Whether `id` is in the heap.
-    #[inline]
-    pub(crate) fn contains(&self, id: u32) -> bool {
-        self.pos.get(id as usize).is_some_and(|&p| p != NO_POS)
-    }
-
-    /// Adds `id` (not in the heap) with `key`.
-    #[inline]
-    pub(crate) fn push(&mut self, key: u128, id: u32) {
-        if self.pos.len() <= id as usize {
-            self.pos.resize(id as usize + 1, NO_POS);
-        }
-        self.heap.push(key, id, &mut self.pos);
-    }
-
-    /// Removes `id` if present.
-    #[inline]
-    pub(crate) fn remove(&mut self, id: u32) {
-        if let Some(&p) = self.pos.get(id as usize) {
-            if p != NO_POS {
-                self.heap.remove_at(p, &mut self.pos);
-            }
-        }
-    }
-
-    /// The key of `id`, when it is in the heap.
-    pub(crate) fn key_of(&self, id: u32) -> Option<u128> {
-        let p = *self.pos.get(id as usize)?;
-        self.heap.get(p).map(|e| e.0)
-    }
-
-    /// Changes the key of `id` (a no-op when it is not in the heap).
-    #[inline]
-    pub(crate) fn update(&mut self, id: u32, key: u128) {
-        if let Some(&p) = self.pos.get(id as usize) {
-            if p != NO_POS {
-                self.heap.update_at(p, key, &mut self.pos);
-            }
-        }
-    }
-}
-
 /// The pairs with queued work, grouped by the node slot each waits for, and a heap over
 /// the groups whose slot is free: the admission's "which pair next" without visiting the
 /// pairs that cannot start.
@@ -357,7 +305,7 @@ impl TopHeap {
 /// So a node filling up or freeing a slot costs one top-heap operation, whatever the number
 /// of pairs waiting for it, and the admission looks only at the best pair of a group whose
 /// node can take it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Groups {
     heaps: Vec<HeapVec<u128>>,
     /// Per pair: its group, or [`NO_POS`].
@@ -365,7 +313,20 @@ pub(crate) struct Groups {
     /// Per pair: its position in its group's heap.
     pos: Vec<u32>,
     active: Vec<bool>,
-    top: TopHeap,
+    /// The active, non-empty groups by their best pair's key (one `u128` compare).
+    top: IndexedHeap<u128>,
+}
+
+impl Default for Groups {
+    fn default() -> Self {
+        Groups {
+            heaps: Vec::new(),
+            of: Vec::new(),
+            pos: Vec::new(),
+            active: Vec::new(),
+            top: IndexedHeap::with_capacity(0),
+        }
+    }
 }
 
 impl Groups {
@@ -375,6 +336,7 @@ impl Groups {
             self.heaps.push(HeapVec::new());
             self.active.push(true);
         }
+        self.top.grow(n as u32);
     }
 
     /// The group pair `p` is in.
@@ -404,7 +366,7 @@ impl Groups {
     /// The best pair of the best active group, with that group.
     #[inline]
     pub(crate) fn peek(&self) -> Option<(u32, u32)> {
-        let (_, g) = self.top.peek()?;
+        let (g, _) = self.top.peek()?;
         let (_, p) = self.heaps[g as usize].peek()?;
         Some((g, p))
     }
@@ -467,13 +429,13 @@ impl Groups {
     fn sync(&mut self, g: u32) {
         match self.heaps[g as usize].peek() {
             Some((k, _)) if self.active[g as usize] => {
-                if self.top.contains(g) {
-                    self.top.update(g, k);
-                } else {
-                    self.top.push(k, g);
+                if self.top.change_key(g, k).is_none() {
+                    self.top.push(g, k);
                 }
             }
-            _ => self.top.remove(g),
+            _ => {
+                self.top.remove(g);
+            }
         }
     }
 
@@ -483,7 +445,7 @@ impl Groups {
             + self.heaps.capacity() * std::mem::size_of::<HeapVec<u128>>()
             + (self.of.capacity() + self.pos.capacity()) * 4
             + self.active.capacity()
-            + self.top.capacity() * 36
+            + self.top.allocated_bytes()
     }
 
     /// Checks positions, memberships and the top heap against the groups.
@@ -498,7 +460,7 @@ impl Groups {
                 return Err(format!("group {g}: heap order broken"));
             }
             let want = if self.active[g] { h.peek().map(|e| e.0) } else { None };
-            let have = self.top.key_of(g as u32);
+            let have = self.top.key(g as u32);
             if want != have {
                 return Err(format!("group {g}: top heap has {have:?}, group says {want:?}"));
             }
