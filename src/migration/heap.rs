@@ -294,6 +294,18 @@ impl<K: Ord + Copy> IndexedHeap<K> {
     }
 }
 
+/// Node `n`'s out group: pairs from it, waiting for one of its outbound slots.
+#[inline]
+pub(crate) fn out_group(n: u32) -> u32 {
+    n * 2
+}
+
+/// Node `n`'s in group: pairs into it, waiting for one of its inbound slots.
+#[inline]
+pub(crate) fn in_group(n: u32) -> u32 {
+    n * 2 + 1
+}
+
 /// The pairs with queued work, grouped by the node slot each waits for, and a heap over
 /// the groups whose slot is free: the admission's "which pair next" without visiting the
 /// pairs that cannot start.
@@ -301,7 +313,9 @@ impl<K: Ord + Copy> IndexedHeap<K> {
 /// Every node has two groups: its *out* group (pairs from it, not known to be blocked on
 /// their target) and its *in* group (pairs into it that were found blocked on it while
 /// their source was free). A group is *active* while its node has a free slot in its
-/// direction; only active, non-empty groups are in the top heap, keyed by their best pair.
+/// direction (the nodes of the active groups are kept as two lists, the nodes with a free
+/// outbound and with a free inbound slot, which admission walks when few nodes are free);
+/// only active, non-empty groups are in the top heap, keyed by their best pair.
 /// So a node filling up or freeing a slot costs one top-heap operation, whatever the number
 /// of pairs waiting for it, and the admission looks only at the best pair of a group whose
 /// node can take it.
@@ -312,7 +326,11 @@ pub(crate) struct Groups {
     of: Vec<u32>,
     /// Per pair: its position in its group's heap.
     pos: Vec<u32>,
-    active: Vec<bool>,
+    /// The nodes of the active out groups (`[0]`) and in groups (`[1]`): the nodes with a
+    /// free outbound and inbound slot.
+    free: [Vec<u32>; 2],
+    /// Per group: its node's place in `free`, or [`NO_POS`] while the group is inactive.
+    free_at: Vec<u32>,
     /// The active, non-empty groups by their best pair's key (one `u128` compare).
     top: IndexedHeap<u128>,
 }
@@ -323,7 +341,8 @@ impl Default for Groups {
             heaps: Vec::new(),
             of: Vec::new(),
             pos: Vec::new(),
-            active: Vec::new(),
+            free: [Vec::new(), Vec::new()],
+            free_at: Vec::new(),
             top: IndexedHeap::with_capacity(0),
         }
     }
@@ -333,8 +352,11 @@ impl Groups {
     /// Makes sure groups `0..n` exist (new ones active).
     pub(crate) fn ensure(&mut self, n: usize) {
         while self.heaps.len() < n {
+            let g = self.heaps.len() as u32;
             self.heaps.push(HeapVec::new());
-            self.active.push(true);
+            let list = &mut self.free[(g & 1) as usize];
+            self.free_at.push(list.len() as u32);
+            list.push(g / 2);
         }
         self.top.grow(n as u32);
     }
@@ -360,7 +382,13 @@ impl Groups {
 
     /// Whether group `g` is active.
     pub(crate) fn is_active(&self, g: u32) -> bool {
-        self.active.get(g as usize).copied().unwrap_or(false)
+        self.free_at.get(g as usize).is_some_and(|&i| i != NO_POS)
+    }
+
+    /// The nodes with a free outbound (`out`) or inbound slot: those of the active groups.
+    #[inline]
+    pub(crate) fn free_nodes(&self, out: bool) -> &[u32] {
+        &self.free[!out as usize]
     }
 
     /// The best pair of the best active group, with that group.
@@ -414,13 +442,20 @@ impl Groups {
 
     /// Activates or deactivates group `g`; returns whether that changed anything.
     pub(crate) fn set_active(&mut self, g: u32, on: bool) -> bool {
-        let Some(a) = self.active.get_mut(g as usize) else {
-            return false;
-        };
-        if *a == on {
+        if g as usize >= self.free_at.len() || self.is_active(g) == on {
             return false;
         }
-        *a = on;
+        let list = &mut self.free[(g & 1) as usize];
+        if on {
+            self.free_at[g as usize] = list.len() as u32;
+            list.push(g / 2);
+        } else {
+            let i = std::mem::replace(&mut self.free_at[g as usize], NO_POS) as usize;
+            list.swap_remove(i);
+            if let Some(&m) = list.get(i) {
+                self.free_at[(m * 2 + (g & 1)) as usize] = i as u32;
+            }
+        }
         self.sync(g);
         true
     }
@@ -428,7 +463,7 @@ impl Groups {
     /// Brings group `g`'s entry in the top heap in line with its state and best pair.
     fn sync(&mut self, g: u32) {
         match self.heaps[g as usize].peek() {
-            Some((k, _)) if self.active[g as usize] => {
+            Some((k, _)) if self.free_at[g as usize] != NO_POS => {
                 if self.top.change_key(g, k).is_none() {
                     self.top.push(g, k);
                 }
@@ -444,7 +479,7 @@ impl Groups {
         self.heaps.iter().map(|h| h.capacity() * 32).sum::<usize>()
             + self.heaps.capacity() * std::mem::size_of::<HeapVec<u128>>()
             + (self.of.capacity() + self.pos.capacity()) * 4
-            + self.active.capacity()
+            + (self.free[0].capacity() + self.free[1].capacity() + self.free_at.capacity()) * 4
             + self.top.allocated_bytes()
     }
 
@@ -459,11 +494,19 @@ impl Groups {
             if h.iter().enumerate().any(|(i, e)| i > 0 && h.get(((i - 1) / 2) as u32).is_some_and(|q| q.0 > e.0)) {
                 return Err(format!("group {g}: heap order broken"));
             }
-            let want = if self.active[g] { h.peek().map(|e| e.0) } else { None };
+            let want = if self.is_active(g as u32) { h.peek().map(|e| e.0) } else { None };
             let have = self.top.key(g as u32);
             if want != have {
                 return Err(format!("group {g}: top heap has {have:?}, group says {want:?}"));
             }
+        }
+        for (d, list) in self.free.iter().enumerate() {
+            if list.iter().enumerate().any(|(i, &n)| self.free_at.get((n * 2) as usize + d) != Some(&(i as u32))) {
+                return Err("free-node lists out of step with the active groups".into());
+            }
+        }
+        if self.free_at.iter().filter(|&&i| i != NO_POS).count() != self.free[0].len() + self.free[1].len() {
+            return Err("an active group missing from the free-node lists".into());
         }
         let members = self.heaps.iter().map(|h| h.len()).sum::<usize>();
         if self.of.iter().filter(|&&g| g != NO_POS).count() != members {

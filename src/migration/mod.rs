@@ -75,7 +75,7 @@ pub use plan::{requests_from_plan, PlanRequests, PlanTasks};
 
 pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
 
-use heap::{Entry, Groups, LazyHeap};
+use heap::{in_group, out_group, Entry, Groups, LazyHeap};
 
 use crate::throttle::{IdMap, Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
 use crate::time::{Time, NANOS_PER_SEC};
@@ -598,16 +598,13 @@ struct Pair {
 /// [`Pair::top_since`] not read yet.
 const SINCE_UNREAD: u64 = u64::MAX;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct NodeState {
     id: u32,
     out_running: u32,
     in_running: u32,
     rem_out: u128,
     rem_in: u128,
-    /// Position in the free-outbound (free-inbound) node list, or `NO_POS`.
-    free_out_at: u32,
-    free_in_at: u32,
     win: u64,
     win_out: u64,
     win_in: u64,
@@ -616,23 +613,6 @@ struct NodeState {
 }
 
 impl NodeState {
-    fn new(id: u32) -> NodeState {
-        NodeState {
-            id,
-            out_running: 0,
-            in_running: 0,
-            rem_out: 0,
-            rem_in: 0,
-            free_out_at: NO_POS,
-            free_in_at: NO_POS,
-            win: 0,
-            win_out: 0,
-            win_in: 0,
-            prev_out: 0,
-            prev_in: 0,
-        }
-    }
-
     fn roll(&mut self, w: u64) {
         if self.win != w {
             if self.win + 1 == w {
@@ -692,10 +672,6 @@ pub struct Scheduler {
     pair_index: IdMap<u64, u32>,
     free_pairs: Vec<u32>,
     groups: Groups,
-    /// Nodes with a free outbound (inbound) slot, counting the starving pair's reservation:
-    /// the nodes of the active out (in) groups.
-    free_out: Vec<u32>,
-    free_in: Vec<u32>,
     /// Admission's work beyond the starts themselves, so far: pairs found blocked (and
     /// moved), and pairs looked up between free nodes.
     blocked_seen: u64,
@@ -723,18 +699,6 @@ pub struct Scheduler {
     scratch: Vec<u128>,
     /// Per node, its drain times out and in (see [`Scheduler::grant`]).
     drains: Vec<(u128, u128)>,
-}
-
-/// Node `n`'s out group: pairs from it, waiting for one of its outbound slots.
-#[inline]
-fn out_group(n: u32) -> u32 {
-    n * 2
-}
-
-/// Node `n`'s in group: pairs into it, waiting for one of its inbound slots.
-#[inline]
-fn in_group(n: u32) -> u32 {
-    n * 2 + 1
 }
 
 /// Finished tasks whose index entries are removed together.
@@ -768,8 +732,6 @@ impl Scheduler {
             pair_index: IdMap::default(),
             free_pairs: Vec::new(),
             groups: Groups::default(),
-            free_out: Vec::new(),
-            free_in: Vec::new(),
             blocked_seen: 0,
             looked_up: 0,
             token_wait: Vec::new(),
@@ -867,13 +829,7 @@ impl Scheduler {
 
     /// A new node: no slot taken, so both of its groups are active.
     fn push_node(&mut self, id: u32) {
-        let n = self.nodes.len() as u32;
-        let mut st = NodeState::new(id);
-        st.free_out_at = self.free_out.len() as u32;
-        st.free_in_at = self.free_in.len() as u32;
-        self.nodes.push(st);
-        self.free_out.push(n);
-        self.free_in.push(n);
+        self.nodes.push(NodeState { id, ..Default::default() });
         self.groups.ensure(self.nodes.len() * 2);
     }
 
@@ -1241,29 +1197,6 @@ impl Scheduler {
         let (free, g) = if out { (self.out_free(n, true), out_group(n)) } else { (self.in_free(n, true), in_group(n)) };
         if self.groups.set_active(g, free) {
             self.dirty |= free;
-            self.list_free(n, out, free);
-        }
-    }
-
-    /// Adds node `n` to, or removes it from, the free-outbound (`out`) or free-inbound list.
-    fn list_free(&mut self, n: u32, out: bool, on: bool) {
-        let (list, nodes) = (if out { &mut self.free_out } else { &mut self.free_in }, &mut self.nodes);
-        fn at(st: &mut NodeState, out: bool) -> &mut u32 {
-            if out {
-                &mut st.free_out_at
-            } else {
-                &mut st.free_in_at
-            }
-        }
-        if on {
-            *at(&mut nodes[n as usize], out) = list.len() as u32;
-            list.push(n);
-        } else {
-            let i = std::mem::replace(at(&mut nodes[n as usize], out), NO_POS) as usize;
-            list.swap_remove(i);
-            if let Some(&m) = list.get(i) {
-                *at(&mut nodes[m as usize], out) = i as u32;
-            }
         }
     }
 
@@ -1354,7 +1287,7 @@ impl Scheduler {
         // the blocked ones. Nothing can start once no node has a free outbound or no node a
         // free inbound slot.
         while self.running_or_starting() < self.cfg.max_running {
-            let (fo, fi) = (self.free_out.len(), self.free_in.len());
+            let (fo, fi) = (self.groups.free_nodes(true).len(), self.groups.free_nodes(false).len());
             if fo == 0 || fi == 0 {
                 break;
             }
@@ -1445,26 +1378,33 @@ impl Scheduler {
     fn best_between_free(&mut self, now: Time) -> Option<u32> {
         // The starvation check first: a reservation it makes changes which nodes are free.
         let guard = self.cfg.starvation_guard_ns;
+        // One index over the free sources, then the free targets, read afresh each time: a
+        // reservation it makes changes the lists as it goes.
         let mut i = 0;
-        while i < self.free_out.len() + self.free_in.len() {
-            let (n, g) = match i.checked_sub(self.free_out.len()) {
-                None => (self.free_out[i], out_group(self.free_out[i])),
-                Some(j) => (self.free_in[j], in_group(self.free_in[j])),
+        loop {
+            let (fo, fi) = (self.groups.free_nodes(true), self.groups.free_nodes(false));
+            let (n, out) = match fo.get(i) {
+                Some(&n) => (n, true),
+                None => match fi.get(i - fo.len()) {
+                    Some(&n) => (n, false),
+                    None => break,
+                },
             };
             i += 1;
-            let Some(q) = self.groups.top_of(g) else {
+            let Some(q) = self.groups.top_of(if out { out_group(n) } else { in_group(n) }) else {
                 continue;
             };
             let pr = &self.pairs[q as usize];
-            let other_free = if g == out_group(n) { self.in_free(pr.dst, true) } else { self.out_free(pr.src, true) };
+            let other_free = if out { self.in_free(pr.dst, true) } else { self.out_free(pr.src, true) };
             if !other_free && self.may_starve(q, now) && now.0.saturating_sub(self.since_of(q)) >= guard {
                 self.check_starving(q, now);
             }
         }
         let mut best: Option<(u128, u32)> = None;
-        self.looked_up += (self.free_out.len() * self.free_in.len()) as u64;
-        for &s in &self.free_out {
-            for &d in &self.free_in {
+        let (free_out, free_in) = (self.groups.free_nodes(true), self.groups.free_nodes(false));
+        self.looked_up += (free_out.len() * free_in.len()) as u64;
+        for &s in free_out {
+            for &d in free_in {
                 let Some(&p) = self.pair_index.get(&((s as u64) << 32 | d as u64)) else {
                     continue;
                 };
@@ -2172,27 +2112,14 @@ impl Scheduler {
         if queued as u64 != self.counts[0] {
             return Err("queued count vs heaps".into());
         }
+        // The groups check their free-node lists against their activity; here the
+        // activity against the slots.
         self.groups.check()?;
-        let (mut fo, mut fi) = (0, 0);
         for n in 0..self.nodes.len() as u32 {
             let (o, i) = (self.out_free(n, true), self.in_free(n, true));
             if self.groups.is_active(out_group(n)) != o || self.groups.is_active(in_group(n)) != i {
                 return Err(format!("node {}: group activity out of step with its slots", self.nodes[n as usize].id));
             }
-            fo += o as u32;
-            fi += i as u32;
-        }
-        let listed = |l: &[u32], out: bool| {
-            l.iter().enumerate().all(|(i, &n)| {
-                let st = &self.nodes[n as usize];
-                (if out { st.free_out_at } else { st.free_in_at }) == i as u32
-            })
-        };
-        if (fo, fi) != (self.free_out.len() as u32, self.free_in.len() as u32)
-            || !listed(&self.free_out, true)
-            || !listed(&self.free_in, false)
-        {
-            return Err("free-node lists".into());
         }
         Ok(())
     }
