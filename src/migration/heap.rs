@@ -667,13 +667,19 @@ impl LazyHeap {
     /// Gives the top entry a larger key and sifts it down to its place.
     #[inline]
     pub(crate) fn raise_top(&mut self, key: u64) {
-        let n = self.v.len();
         let Some(top) = self.v.first_mut() else {
             return;
         };
         top.key = key;
-        let item = *top;
-        let mut pos = 0;
+        self.sift_down(0);
+        self.top = self.v.first().copied();
+    }
+
+    /// Moves the entry at `pos` down to its place below.
+    #[inline]
+    fn sift_down(&mut self, mut pos: usize) {
+        let n = self.v.len();
+        let item = self.v[pos];
         loop {
             let l = 2 * pos + 1;
             if l >= n {
@@ -687,7 +693,6 @@ impl LazyHeap {
             pos = c;
         }
         self.v[pos] = item;
-        self.top = self.v.first().copied();
     }
 
     /// Records that one valid entry became stale.
@@ -728,23 +733,8 @@ impl LazyHeap {
             None => false,
         });
         self.stale = 0;
-        let n = self.v.len();
-        for i in (0..n / 2).rev() {
-            let item = self.v[i];
-            let mut pos = i;
-            loop {
-                let l = 2 * pos + 1;
-                if l >= n {
-                    break;
-                }
-                let c = if l + 1 < n && self.v[l + 1] < self.v[l] { l + 1 } else { l };
-                if self.v[c] >= item {
-                    break;
-                }
-                self.v[pos] = self.v[c];
-                pos = c;
-            }
-            self.v[pos] = item;
+        for i in (0..self.v.len() / 2).rev() {
+            self.sift_down(i);
         }
         self.top = self.v.first().copied();
     }
