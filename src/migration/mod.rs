@@ -858,11 +858,7 @@ impl Scheduler {
         // the last time seen).
         let now = Time(self.now.max(now.0));
         let key = pg_key(r.pg, r.shard);
-        // A finished task's entry may still be in the index (see `unindexed`): only a live
-        // task's key matches.
-        let probe = self.index.probe(key, |s| {
-            self.tasks.get(s as usize).filter(|t| t.flags & FLAG_DEAD == 0).map_or(u64::MAX, |t| pg_key(t.pg, t.shard))
-        });
+        let probe = self.index.probe(key, |s| self.live_key(s));
         let old = probe.ok();
         if old.is_none() && self.live >= self.cfg.max_tasks {
             return Err(MigrationError::CapacityExceeded { what: "task", cap: self.cfg.max_tasks as u64 });
@@ -948,6 +944,14 @@ impl Scheduler {
         };
         self.pair_index.insert(k, p);
         p
+    }
+
+    /// The (pg, shard) key of the live task in `slot`, or `u64::MAX`: what an index entry is
+    /// checked against. A finished task's entry may still be in the index (see
+    /// `unindexed`), and only a live task's key matches.
+    #[inline]
+    fn live_key(&self, slot: u32) -> u64 {
+        self.tasks.get(slot as usize).filter(|t| t.flags & FLAG_DEAD == 0).map_or(u64::MAX, |t| pg_key(t.pg, t.shard))
     }
 
     fn id_of(&self, slot: u32) -> TaskId {
@@ -1156,29 +1160,24 @@ impl Scheduler {
         (drain_micros(st.rem_out, o), drain_micros(st.rem_in, i))
     }
 
-    /// Pair `p`'s key for the admission: its best task's key tier, then its criticality.
-    fn pair_key(&self, p: u32) -> Option<u128> {
-        let pair = &self.pairs[p as usize];
-        let e = pair.heap.peek()?;
-        Some(group_key(e.key, self.crit(pair.src, pair.dst), self.tie_shift))
-    }
-
     /// Re-keys pair `p` in its group from its current best task (a pair in no group goes
     /// to its source's out group), or takes it out when it has nothing queued.
     fn place(&mut self, p: u32) {
         let pair = &self.pairs[p as usize];
         let crit = self.crit(pair.src, pair.dst);
-        self.place_with(p, crit);
+        self.place_in(p, None, crit);
     }
 
-    /// [`Scheduler::place`] with the pair's criticality already worked out.
-    fn place_with(&mut self, p: u32, crit: u64) {
+    /// [`Scheduler::place`] into group `to` (by default its current group, or its source's
+    /// out group), with the pair's criticality already worked out. The key: its best task's
+    /// key tier, then its criticality.
+    fn place_in(&mut self, p: u32, to: Option<u32>, crit: u64) {
         let pair = &self.pairs[p as usize];
         match pair.heap.peek() {
             None => self.groups.remove(p),
             Some(e) => {
                 let k = group_key(e.key, crit, self.tie_shift);
-                let g = self.groups.group_of(p).unwrap_or(out_group(pair.src));
+                let g = to.or(self.groups.group_of(p)).unwrap_or(out_group(pair.src));
                 self.groups.place(p, g, k);
             }
         }
@@ -1316,8 +1315,8 @@ impl Scheduler {
                         self.groups.set_active(g, false);
                         continue;
                     }
-                    let k = self.pair_key(p).unwrap_or(u128::MAX);
-                    self.groups.place(p, to, k);
+                    let crit = self.crit(s, d);
+                    self.place_in(p, Some(to), crit);
                     self.blocked_seen += 1;
                     self.check_starving(p, now);
                     continue;
@@ -1361,7 +1360,8 @@ impl Scheduler {
             let chunk_end = t.bytes.min(done.saturating_add(chunk));
             self.running.push(RunEntry { slot, src, dst, generation, pending: 0, crit, granted: done, chunk_end });
             if first {
-                self.emit(Event::Started { id: TaskId((generation as u64) << 32 | slot as u64) });
+                let id = self.id_of(slot);
+                self.emit(Event::Started { id });
             }
         }
         self.counts[TaskState::Queued as usize] -= started.len() as u64;
@@ -1433,7 +1433,7 @@ impl Scheduler {
         self.sync_dir(d, false);
         // One criticality for both: the pair's new key and the running task's grant order.
         let crit = self.crit(s, d);
-        self.place_with(p, crit);
+        self.place_in(p, None, crit);
         // The task record is written when the admission ends (enter_running).
         self.starting.push((slot, s, d, crit));
         let _ = now;
@@ -2039,11 +2039,10 @@ impl Scheduler {
         let live = self.tasks.iter().filter(|t| t.flags & FLAG_DEAD == 0).count() as u32;
         // Every live task is found under its key; the index holds the live tasks and the
         // finished ones not yet taken out.
-        let key_of = |s: u32| {
-            self.tasks.get(s as usize).filter(|t| t.flags & FLAG_DEAD == 0).map_or(u64::MAX, |t| pg_key(t.pg, t.shard))
-        };
         for (i, t) in self.tasks.iter().enumerate() {
-            if t.flags & FLAG_DEAD == 0 && self.index.find(pg_key(t.pg, t.shard), key_of) != Some(i as u32) {
+            if t.flags & FLAG_DEAD == 0
+                && self.index.find(pg_key(t.pg, t.shard), |s| self.live_key(s)) != Some(i as u32)
+            {
                 return Err(format!("slot {i}: not in the index under its key"));
             }
         }
