@@ -103,7 +103,7 @@ impl SlotIndex {
                 self.tombs -= 1;
                 self.len += 1;
             }
-            Some((b, EMPTY)) if (self.len + self.tombs + 1) * 8 <= self.table.len() * 3 => {
+            Some((b, EMPTY)) if !self.over_load_with_one_more() => {
                 self.table[b] = entry(hash32(key), slot);
                 self.len += 1;
             }
@@ -111,9 +111,15 @@ impl SlotIndex {
         }
     }
 
+    /// Whether one more entry would take live entries plus tombstones past 3/8 of the table.
+    #[inline]
+    fn over_load_with_one_more(&self) -> bool {
+        (self.len + self.tombs + 1) * 8 > self.table.len() * 3
+    }
+
     /// Inserts a key known to be absent.
     pub(crate) fn insert(&mut self, key: u64, slot: u32) {
-        if (self.len + self.tombs + 1) * 8 > self.table.len() * 3 {
+        if self.over_load_with_one_more() {
             self.rebuild();
         }
         let mask = self.table.len() - 1;
