@@ -66,6 +66,7 @@ pub mod error;
 pub mod ffi;
 pub mod hash;
 pub mod health;
+mod hint;
 pub mod migration;
 pub mod partition;
 pub mod placement;

@@ -1,18 +1,28 @@
 //! An open-addressing index from a (pg, shard) key to a task slot. Each bucket holds the
 //! slot and the low 32 bits of the key's hash: a probe compares hashes without touching the
 //! task records (which would be a cache miss each at a million tasks), and growing or
-//! rebuilding finds every entry's home from its stored hash alone. Linear probing; a
-//! deletion leaves a tombstone unless it ends a cluster, and live entries plus tombstones
-//! stay at most 3/8 of the table (past that it is rebuilt, doubled or not): runs of PGs
-//! (below) make clusters long at higher loads, and a push's probe walks its whole cluster
-//! (11 buckets on average at a million keys and 3/4), where at 3/8 it walks a few. The
-//! table is 8 bytes a bucket, so 21–43 bytes per key (34 at a million).
+//! rebuilding finds every entry's home from its stored hash alone.
+//!
+//! The table is groups of [`RUN`] buckets, and sixteen consecutive PGs of a shard (a
+//! block) have their homes in one group, one bucket each. A probe steps a whole group at a
+//! time, keeping its place in the group (its lane), and after the last group goes on in
+//! the next lane from the first group: one fixed cycle through every bucket, which is
+//! what linear probing needs (a probe ends at an empty bucket; a deletion at the end of a
+//! cluster needs no tombstone). A block that finds its home group taken thus moves on to
+//! the next group as a whole, and its PGs probe about as far as single keys would at the
+//! same load. Stepping one bucket at a time instead made runs into trains: once one PG of a
+//! block had to walk past another block, every later PG of it walked past both (7 buckets a
+//! push at a million keys, against 1.3 now). Live entries plus tombstones stay at most 3/8
+//! of the table (past that it is rebuilt, doubled or not); the table is 8 bytes a bucket,
+//! so 21–43 bytes per key (34 at a million).
 
 #![forbid(unsafe_code)]
 
 const EMPTY: u64 = u64::MAX;
 /// A deleted entry (slot `u32::MAX - 1` is never a task's: `max_tasks < u32::MAX / 2`).
 const TOMB: u64 = u64::MAX - 1;
+/// The smallest table: one group.
+const MIN_BUCKETS: usize = RUN as usize;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SlotIndex {
@@ -21,27 +31,59 @@ pub(crate) struct SlotIndex {
     tombs: usize,
 }
 
-/// Consecutive PGs that share a block of this many (and a shard) have consecutive homes.
+/// Consecutive PGs that share a block of this many (and a shard) share a group of buckets.
 const RUN: u64 = 16;
 
-/// The hash of a `pg << 8 | shard` key: the block `pg / 16` and the shard are mixed (so
-/// blocks land anywhere and no key pattern piles onto one home), the PG's place in its
-/// block is kept as the low bits. Sixteen consecutive PGs of a shard thus share two
-/// adjacent cache lines of buckets: a plan pushed in PG order (as movement plans are) takes
-/// one miss (the second line is the next one, which the hardware fetches ahead) per sixteen
-/// pushes in a table of tens of megabytes instead of one per push, while a run adds at
-/// most sixteen to a probe in the worst case. Runs of 16 measured best: push at 1M queued
-/// took 86 ns with runs of 8, 76 with 16 and 78 with 32, cancel 152, 142 and 155 ns.
+/// The hash of a `pg << 8 | shard` key: the block `pg / 16` and the shard are mixed, and
+/// give the home group (the high bits) and a rotation of the lanes; the PG's place in its
+/// block, rotated, is its lane (the low bits). Sixteen consecutive PGs of a shard thus share
+/// one group, two adjacent cache lines: a plan pushed in PG order (as movement plans are)
+/// takes one miss (the second line is the next one, which the hardware fetches ahead) per
+/// sixteen pushes in a table of tens of megabytes instead of one per push. The rotation
+/// spreads PGs that share their place in a block (every sixteenth PG, say) over the lanes,
+/// so that no lane is loaded more than the table. Runs of 16 measured best: push at 1M
+/// queued took 86 ns with runs of 8, 76 with 16 and 78 with 32 (stepping one bucket).
 #[inline]
 fn hash32(key: u64) -> u32 {
     let (pg, shard) = (key >> 8, key & 0xff);
-    let block = ((pg / RUN) << 8) | shard;
-    (crate::hash::mix64(block ^ 0x5bd1_e995) as u32 & !(RUN as u32 - 1)) | (pg % RUN) as u32
+    let m = crate::hash::mix64((((pg / RUN) << 8) | shard) ^ 0x5bd1_e995);
+    (m as u32 & !(RUN as u32 - 1)) | ((pg + (m >> 32)) % RUN) as u32
 }
 
 #[inline]
 fn entry(h: u32, slot: u32) -> u64 {
     (h as u64) << 32 | slot as u64
+}
+
+/// The bucket after `i` in the probe cycle of a table of `n` buckets (`mask = n - 1`): the
+/// same lane in the next group, or the next lane in the first group after the last.
+#[inline(always)]
+fn next(i: usize, mask: usize) -> usize {
+    let j = i + RUN as usize;
+    if j > mask {
+        (j + 1) & (RUN as usize - 1)
+    } else {
+        j
+    }
+}
+
+/// The bucket before `i` in the probe cycle ([`next`] undone).
+#[inline(always)]
+fn prev(i: usize, mask: usize) -> usize {
+    if i < RUN as usize {
+        mask + 1 - RUN as usize + (i.wrapping_sub(1) & (RUN as usize - 1))
+    } else {
+        i - RUN as usize
+    }
+}
+
+/// A key's place when it is absent, from [`SlotIndex::probe`]: the free bucket (the first
+/// tombstone on the way, or the empty one that ended the probe; `usize::MAX` for an empty
+/// table) and the key's hash, for [`SlotIndex::insert_at`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Vacant {
+    bucket: usize,
+    h: u32,
 }
 
 impl SlotIndex {
@@ -59,23 +101,36 @@ impl SlotIndex {
         self.len
     }
 
-    /// Looks `key` up: `Ok(slot)` when present, otherwise `Err(bucket)`, the free bucket
-    /// (the first tombstone on the way, or the empty one that ended the probe) where
-    /// [`SlotIndex::insert_at`] puts it as long as the table has not changed since
-    /// (`usize::MAX` for an empty table). One probe serves both the supersede check and the
-    /// insertion of a push.
+    /// Fetches ahead the home of the block after `key`'s, once `key` is halfway through its
+    /// own block: when PGs come in order (as plans list them), the next block's bucket is in
+    /// cache by the time its first PG arrives, instead of a miss to memory every sixteen
+    /// pushes. Keys in any other order lose one hash per sixteen.
     #[inline]
-    pub(crate) fn probe(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Result<u32, usize> {
+    pub(crate) fn prefetch_next_block(&self, key: u64) {
+        let pg = key >> 8;
+        if pg % RUN == RUN / 2 && !self.table.is_empty() {
+            let ahead = key.wrapping_add((RUN / 2) << 8);
+            let group = hash32(ahead) as usize & (self.table.len() - 1) & !(RUN as usize - 1);
+            crate::hint::prefetch(&self.table[group]);
+            crate::hint::prefetch(&self.table[group + RUN as usize - 1]);
+        }
+    }
+
+    /// Looks `key` up: `Ok(slot)` when present, otherwise where [`SlotIndex::insert_at`]
+    /// puts it as long as the table has not changed since. One probe serves both the
+    /// supersede check and the insertion of a push.
+    #[inline]
+    pub(crate) fn probe(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Result<u32, Vacant> {
+        let h = hash32(key);
         if self.table.is_empty() {
-            return Err(usize::MAX);
+            return Err(Vacant { bucket: usize::MAX, h });
         }
         let mask = self.table.len() - 1;
-        let h = hash32(key);
         let mut i = h as usize & mask;
         let mut free = usize::MAX;
         let table = &self.table[..=mask];
         loop {
-            let e = table[i & mask];
+            let e = table[i];
             // One test for the common case, another key's entry: EMPTY and TOMB both have
             // all-ones high bits, so they pass it only when `h` does too.
             if (e >> 32) as u32 == h && e < TOMB && key_of(e as u32) == key {
@@ -83,28 +138,28 @@ impl SlotIndex {
             }
             if e >= TOMB {
                 if e == EMPTY {
-                    return Err(if free == usize::MAX { i & mask } else { free });
+                    return Err(Vacant { bucket: if free == usize::MAX { i } else { free }, h });
                 }
                 if free == usize::MAX {
-                    free = i & mask;
+                    free = i;
                 }
             }
-            i += 1;
+            i = next(i, mask);
         }
     }
 
-    /// Inserts a key known to be absent at the bucket [`SlotIndex::probe`] returned, when
-    /// the table has not changed since and need not grow; anywhere else it probes again.
+    /// Inserts a key known to be absent at the place [`SlotIndex::probe`] returned for it,
+    /// when the table has not changed since and need not grow; otherwise it probes again.
     #[inline]
-    pub(crate) fn insert_at(&mut self, key: u64, slot: u32, bucket: Option<usize>) {
-        match bucket.and_then(|b| self.table.get(b).map(|&e| (b, e))) {
-            Some((b, TOMB)) => {
-                self.table[b] = entry(hash32(key), slot);
+    pub(crate) fn insert_at(&mut self, key: u64, slot: u32, at: Option<Vacant>) {
+        match at.and_then(|v| self.table.get(v.bucket).map(|&e| (v, e))) {
+            Some((v, TOMB)) => {
+                self.table[v.bucket] = entry(v.h, slot);
                 self.tombs -= 1;
                 self.len += 1;
             }
-            Some((b, EMPTY)) if !self.over_load_with_one_more() => {
-                self.table[b] = entry(hash32(key), slot);
+            Some((v, EMPTY)) if !self.over_load_with_one_more() => {
+                self.table[v.bucket] = entry(v.h, slot);
                 self.len += 1;
             }
             _ => self.insert(key, slot),
@@ -134,7 +189,7 @@ impl SlotIndex {
                 self.tombs -= 1;
                 break;
             }
-            i = (i + 1) & mask;
+            i = next(i, mask);
         }
         self.table[i] = entry(h, slot);
         self.len += 1;
@@ -146,26 +201,53 @@ impl SlotIndex {
     /// most one step more), the same size otherwise.
     fn rebuild(&mut self) {
         let cap = self.table.len();
-        let n = if (self.len + 1) * 16 > cap * 5 { (cap * 2).max(16) } else { cap };
+        let n = if (self.len + 1) * 16 > cap * 5 { (cap * 2).max(MIN_BUCKETS) } else { cap };
         let old = std::mem::replace(&mut self.table, vec![EMPTY; n]);
         let mask = n - 1;
         for e in old.into_iter().filter(|&e| e != EMPTY && e != TOMB) {
             let mut i = (e >> 32) as usize & mask;
             while self.table[i] != EMPTY {
-                i = (i + 1) & mask;
+                i = next(i, mask);
             }
             self.table[i] = e;
         }
         self.tombs = 0;
     }
 
+    /// Removes each `(key, slot)` entry: the buckets they start from, and the next ones
+    /// (which a removal reads to see whether it ends a cluster), are fetched ahead for the
+    /// whole batch first, so that the misses overlap.
+    pub(crate) fn remove_all(&mut self, entries: &[(u64, u32)]) {
+        if self.table.is_empty() {
+            return;
+        }
+        let mask = self.table.len() - 1;
+        for chunk in entries.chunks(64) {
+            let mut hs = [0u32; 64];
+            for (h, &(key, _)) in hs.iter_mut().zip(chunk) {
+                *h = hash32(key);
+                let i = *h as usize & mask;
+                crate::hint::prefetch(&self.table[i]);
+                crate::hint::prefetch(&self.table[next(i, mask)]);
+            }
+            for (&h, &(_, slot)) in hs.iter().zip(chunk) {
+                self.remove_hashed(h, slot);
+            }
+        }
+    }
+
     /// Removes `key`'s entry (which must map to `slot`).
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, key: u64, slot: u32) -> bool {
+        self.remove_hashed(hash32(key), slot)
+    }
+
+    fn remove_hashed(&mut self, h: u32, slot: u32) -> bool {
         if self.table.is_empty() {
             return false;
         }
         let mask = self.table.len() - 1;
-        let want = entry(hash32(key), slot);
+        let want = entry(h, slot);
         let mut i = (want >> 32) as usize & mask;
         loop {
             let e = self.table[i];
@@ -175,19 +257,19 @@ impl SlotIndex {
             if e == want {
                 break;
             }
-            i = (i + 1) & mask;
+            i = next(i, mask);
         }
         self.len -= 1;
         // A tombstone keeps the keys after it reachable without the backward shift's scan
-        // to the end of the cluster (long ones here, since runs of PGs sit together). At
-        // the end of a cluster no tombstone is needed, and the ones before it go too.
-        if self.table[(i + 1) & mask] == EMPTY {
+        // to the end of the cluster. At the end of a cluster no tombstone is needed, and
+        // the ones before it go too.
+        if self.table[next(i, mask)] == EMPTY {
             self.table[i] = EMPTY;
-            let mut j = i.wrapping_sub(1) & mask;
+            let mut j = prev(i, mask);
             while self.table[j] == TOMB {
                 self.table[j] = EMPTY;
                 self.tombs -= 1;
-                j = j.wrapping_sub(1) & mask;
+                j = prev(j, mask);
             }
         } else {
             self.table[i] = TOMB;
@@ -200,6 +282,53 @@ impl SlotIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `next` is one cycle through every bucket, and `prev` undoes it.
+    #[test]
+    fn probe_cycle_visits_every_bucket() {
+        for n in [16usize, 32, 256, 4096] {
+            let mask = n - 1;
+            for start in [0, 1, 15, n.saturating_sub(17), n - 1] {
+                let mut seen = vec![false; n];
+                let mut i = start;
+                for _ in 0..n {
+                    assert!(!seen[i], "bucket {i} twice in a table of {n}");
+                    seen[i] = true;
+                    assert_eq!(prev(next(i, mask), mask), i);
+                    i = next(i, mask);
+                }
+                assert_eq!(i, start);
+            }
+        }
+    }
+
+    /// Keys that all share their place in a block (every sixteenth PG) in tables from the
+    /// smallest up: the rotation spreads them over the lanes, and a full lane goes on in
+    /// the next one, so that every key is found and every probe ends.
+    #[test]
+    fn every_sixteenth_pg() {
+        let keys: Vec<u64> = (0..3000u64).map(|i| (i * 16) << 8).collect();
+        let mut idx = SlotIndex::default();
+        for (s, &k) in keys.iter().enumerate() {
+            let at = idx.probe(k, |s| keys[s as usize]).expect_err("absent");
+            idx.insert_at(k, s as u32, Some(at));
+            if s % 97 == 0 {
+                for (t, &k) in keys.iter().enumerate().take(s + 1) {
+                    assert_eq!(idx.find(k, |s| keys[s as usize]), Some(t as u32));
+                }
+            }
+        }
+        let lanes = idx.table.iter().filter(|&&e| e != EMPTY).fold([0usize; 16], |mut c, &e| {
+            c[(e >> 32) as usize % 16] += 1;
+            c
+        });
+        assert!(lanes.iter().all(|&c| c > 3000 / 32), "lanes {lanes:?}");
+        for (s, &k) in keys.iter().enumerate() {
+            assert!(idx.remove(k, s as u32));
+        }
+        assert_eq!(idx.len, 0);
+        assert_eq!(idx.table.iter().filter(|&&e| e == TOMB).count(), idx.tombs);
+    }
 
     #[test]
     fn model() {

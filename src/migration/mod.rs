@@ -859,6 +859,7 @@ impl Scheduler {
         let now = Time(self.now.max(now.0));
         let key = pg_key(r.pg, r.shard);
         let probe = self.index.probe(key, |s| self.live_key(s));
+        self.index.prefetch_next_block(key);
         let old = probe.ok();
         if old.is_none() && self.live >= self.cfg.max_tasks {
             return Err(MigrationError::CapacityExceeded { what: "task", cap: self.cfg.max_tasks as u64 });
@@ -894,7 +895,7 @@ impl Scheduler {
             self.totals[3] += 1;
             return Ok(id);
         }
-        // Nothing touched the index since the probe: its empty bucket is still the place.
+        // Nothing touched the index since the probe: its free bucket is still the place.
         Ok(self.insert_task(&r, pair, now, probe.err()))
     }
 
@@ -959,7 +960,7 @@ impl Scheduler {
     }
 
     #[inline(always)]
-    fn insert_task(&mut self, r: &MoveRequest, pair: u32, now: Time, bucket: Option<usize>) -> TaskId {
+    fn insert_task(&mut self, r: &MoveRequest, pair: u32, now: Time, at: Option<index::Vacant>) -> TaskId {
         let importance = r.importance.unwrap_or_else(|| importance_score(r, now)).min(1000) as u16;
         let mut t = Task {
             bytes: r.bytes,
@@ -991,7 +992,7 @@ impl Scheduler {
             self.tasks.push(t);
             (self.tasks.len() - 1) as u32
         };
-        self.index.insert_at(pg_key(r.pg, r.shard), slot, bucket);
+        self.index.insert_at(pg_key(r.pg, r.shard), slot, at);
         if self.tags.len() <= slot as usize {
             self.tags.resize(slot as usize + 1, 0);
         }
@@ -1467,9 +1468,7 @@ impl Scheduler {
     /// miss at a million tasks, which there overlap instead of each waiting behind the
     /// read of its task record.
     fn flush_unindexed(&mut self) {
-        for &(key, slot) in &self.unindexed {
-            self.index.remove(key, slot);
-        }
+        self.index.remove_all(&self.unindexed);
         self.unindexed.clear();
     }
 
