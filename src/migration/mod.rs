@@ -885,18 +885,19 @@ impl Scheduler {
         // Count the new task on its pair first, so that superseding the last task of the
         // same pair does not free it.
         self.pairs[pair as usize].live += 1;
+        let nodes = (s.0 as usize, d.0 as usize);
 
         if let Some(o) = old {
             // Supersede: remove the old task, then report it once the new id is known.
             let oid = self.id_of(o);
             self.finish(o, now);
-            let id = self.insert_task(&r, pair, now, None);
+            let id = self.insert_task(&r, pair, nodes, now, None);
             self.emit(Event::Superseded { id: oid, by: id });
             self.totals[3] += 1;
             return Ok(id);
         }
         // Nothing touched the index since the probe: its free bucket is still the place.
-        Ok(self.insert_task(&r, pair, now, probe.err()))
+        Ok(self.insert_task(&r, pair, nodes, now, probe.err()))
     }
 
     /// Queues every move of a plan, in order; stops at the first refusal and returns the
@@ -960,7 +961,14 @@ impl Scheduler {
     }
 
     #[inline(always)]
-    fn insert_task(&mut self, r: &MoveRequest, pair: u32, now: Time, at: Option<index::Vacant>) -> TaskId {
+    fn insert_task(
+        &mut self,
+        r: &MoveRequest,
+        pair: u32,
+        (s, d): (usize, usize),
+        now: Time,
+        at: Option<index::Vacant>,
+    ) -> TaskId {
         let importance = r.importance.unwrap_or_else(|| importance_score(r, now)).min(1000) as u16;
         let mut t = Task {
             bytes: r.bytes,
@@ -981,16 +989,18 @@ impl Scheduler {
             attempts: 0,
             flags: if r.importance.is_some() { FLAG_IMPORTANCE_SET } else { 0 },
         };
-        let slot = if self.free_head != NO_POS {
+        let key = self.task_key(&t);
+        let (slot, generation) = if self.free_head != NO_POS {
             let s = self.free_head;
             let old = &self.tasks[s as usize];
             self.free_head = old.pos;
             t.generation = old.generation.wrapping_add(1);
+            let g = t.generation;
             self.tasks[s as usize] = t;
-            s
+            (s, g)
         } else {
             self.tasks.push(t);
-            (self.tasks.len() - 1) as u32
+            ((self.tasks.len() - 1) as u32, 0)
         };
         self.index.insert_at(pg_key(r.pg, r.shard), slot, at);
         if self.tags.len() <= slot as usize {
@@ -999,23 +1009,25 @@ impl Scheduler {
         self.live += 1;
         self.counts[TaskState::Queued as usize] += 1;
         self.bytes_left += r.bytes as u128;
-        let p = &self.pairs[pair as usize];
-        let (s, d) = (p.src as usize, p.dst as usize);
         self.nodes[s].rem_out += r.bytes as u128;
         self.nodes[d].rem_in += r.bytes as u128;
-        self.enqueue(slot);
-        self.id_of(slot)
+        self.enqueue_keyed(slot, pair, key, now.0);
+        TaskId((generation as u64) << 32 | slot as u64)
     }
 
     /// Puts a task (state already Queued) into its pair heap and the pair where it belongs.
     #[inline(always)]
     fn enqueue(&mut self, slot: u32) {
-        let key = self.task_key(&self.tasks[slot as usize]);
-        let p = self.tasks[slot as usize].pair;
+        let t = &self.tasks[slot as usize];
+        self.enqueue_keyed(slot, t.pair, self.task_key(t), t.queued_at);
+    }
+
+    /// [`Scheduler::enqueue`] with the task's pair, key and queue time known.
+    #[inline(always)]
+    fn enqueue_keyed(&mut self, slot: u32, p: u32, key: u64, since: u64) {
         let tag = self.new_tag(slot);
         self.tags[slot as usize] = tag;
         let e = Entry { key, slot, tag };
-        let since = self.tasks[slot as usize].queued_at;
         let pair = &mut self.pairs[p as usize];
         pair.heap.push(e);
         let top = pair.heap.peek() == Some(e);
