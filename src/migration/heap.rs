@@ -622,7 +622,8 @@ impl LazyHeap {
     }
 
     #[inline]
-    pub(crate) fn push(&mut self, e: Entry) {
+    /// Adds `e`; true when it became the top.
+    pub(crate) fn push(&mut self, e: Entry) -> bool {
         let n = self.v.len();
         self.v.push(e);
         let v = &mut self.v[..];
@@ -639,7 +640,7 @@ impl LazyHeap {
             if e >= v[p2] {
                 v[n] = pick(up1, a, e);
                 v[p1] = pick(up1, e, a);
-                return;
+                return false;
             }
             // Above the grandparent: the loop from there.
             v[n] = a;
@@ -659,6 +660,7 @@ impl LazyHeap {
         if pos == 0 {
             self.top = Some(e);
         }
+        pos == 0
     }
 
     /// Removes the top entry (valid or not; the caller accounts for it).
@@ -836,7 +838,8 @@ mod tests {
                 let e = Entry { key, slot, tag: next };
                 tags[slot as usize] = next;
                 next += 1;
-                h.push(e);
+                let became_top = h.push(e);
+                assert_eq!(became_top, h.peek() == Some(e));
                 model.insert(e);
             }
             h.clean_top(|e| tags[e.slot as usize] == e.tag);

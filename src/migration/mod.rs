@@ -1029,8 +1029,7 @@ impl Scheduler {
         self.tags[slot as usize] = tag;
         let e = Entry { key, slot, tag };
         let pair = &mut self.pairs[p as usize];
-        pair.heap.push(e);
-        let top = pair.heap.peek() == Some(e);
+        let top = pair.heap.push(e);
         if top {
             pair.top_since = since;
         }
