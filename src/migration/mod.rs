@@ -518,6 +518,12 @@ fn crit_of(out: u128, inn: u128) -> u64 {
     u64::try_from(out.saturating_add(inn)).unwrap_or(u64::MAX)
 }
 
+/// The id of the task in `slot` at `generation` ([`Scheduler::slot_of`] takes it apart).
+#[inline]
+fn task_id(slot: u32, generation: u32) -> TaskId {
+    TaskId((generation as u64) << 32 | slot as u64)
+}
+
 /// A (pg, shard) key.
 fn pg_key(pg: u32, shard: u8) -> u64 {
     (pg as u64) << 8 | shard as u64
@@ -957,7 +963,7 @@ impl Scheduler {
     }
 
     fn id_of(&self, slot: u32) -> TaskId {
-        TaskId((self.tasks[slot as usize].generation as u64) << 32 | slot as u64)
+        task_id(slot, self.tasks[slot as usize].generation)
     }
 
     #[inline(always)]
@@ -1012,7 +1018,7 @@ impl Scheduler {
         self.nodes[s].rem_out += r.bytes as u128;
         self.nodes[d].rem_in += r.bytes as u128;
         self.enqueue_keyed(slot, pair, key, now.0);
-        TaskId((generation as u64) << 32 | slot as u64)
+        task_id(slot, generation)
     }
 
     /// Puts a task (state already Queued) into its pair heap and the pair where it belongs.
