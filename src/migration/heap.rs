@@ -572,6 +572,23 @@ impl PartialOrd for Entry {
     }
 }
 
+/// Puts `e` into the hole at `pos` or above it, moving down the ancestors that rank after
+/// it; returns where it went.
+#[inline(always)]
+fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
+    while pos > 0 {
+        let parent = (pos - 1) / 2;
+        let p = v[parent];
+        if e >= p {
+            break;
+        }
+        v[pos] = p;
+        pos = parent;
+    }
+    v[pos] = e;
+    pos
+}
+
 /// A min-heap with lazy removal and no position index: the owner keeps, per slot, the tag
 /// of its one valid entry; removing or re-keying an entry only changes that tag, and the
 /// entries left behind (*stale*) are dropped when they reach the top or when they pass a
@@ -621,8 +638,8 @@ impl LazyHeap {
         self.v.iter()
     }
 
-    #[inline]
     /// Adds `e`; true when it became the top.
+    #[inline]
     pub(crate) fn push(&mut self, e: Entry) -> bool {
         let n = self.v.len();
         self.v.push(e);
@@ -647,20 +664,11 @@ impl LazyHeap {
             v[p1] = v[p2];
             pos = p2;
         }
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            let p = v[parent];
-            if e >= p {
-                break;
-            }
-            v[pos] = p;
-            pos = parent;
-        }
-        v[pos] = e;
-        if pos == 0 {
+        let top = sift_up(v, pos, e) == 0;
+        if top {
             self.top = Some(e);
         }
-        pos == 0
+        top
     }
 
     /// Removes the top entry (valid or not; the caller accounts for it).
@@ -686,16 +694,7 @@ impl LazyHeap {
             v[pos] = v[2 * pos + 1];
             pos = 2 * pos + 1;
         }
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            let p = v[parent];
-            if last >= p {
-                break;
-            }
-            v[pos] = p;
-            pos = parent;
-        }
-        v[pos] = last;
+        sift_up(v, pos, last);
         self.top = Some(v[0]);
         Some(top)
     }
