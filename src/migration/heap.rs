@@ -639,7 +639,7 @@ impl LazyHeap {
     }
 
     /// Adds `e`; true when it became the top.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, e: Entry) -> bool {
         let n = self.v.len();
         self.v.push(e);
