@@ -67,6 +67,7 @@ pub mod ffi;
 pub mod hash;
 pub mod health;
 mod hint;
+mod idindex;
 pub mod migration;
 pub mod partition;
 pub mod placement;

@@ -91,8 +91,8 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::index::SlotIndex;
 use super::HealthError;
+use crate::idindex::IdIndex;
 use crate::time::{Time, NANOS_PER_MILLI, NANOS_PER_SEC};
 
 /// The largest window a node may keep (1 KiB of u32 microseconds).
@@ -532,7 +532,7 @@ const CHUNK: usize = 1 << CHUNK_SHIFT;
 pub struct FailureDetector {
     cfg: DetectorConfig,
     p: Params,
-    index: SlotIndex,
+    index: IdIndex,
     /// Per slot: the hot record and the cold rest.
     hot: Vec<Hot>,
     cold: Vec<Cold>,
@@ -558,7 +558,7 @@ impl FailureDetector {
         let pre = cfg.capacity.min(1024);
         Ok(FailureDetector {
             p: Params::new(&cfg),
-            index: SlotIndex::with_capacity(pre),
+            index: IdIndex::with_capacity(pre),
             hot: Vec::with_capacity(pre),
             cold: Vec::with_capacity(pre),
             windows: Vec::with_capacity(pre.div_ceil(CHUNK)),

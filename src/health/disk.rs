@@ -26,8 +26,8 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::index::SlotIndex;
 use super::HealthError;
+use crate::idindex::IdIndex;
 use crate::time::{Time, NANOS_PER_SEC};
 
 /// Configuration of a [`DiskHealth`] tracker. Durations are nanoseconds.
@@ -183,7 +183,7 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct DiskHealth {
     cfg: DiskConfig,
-    index: SlotIndex,
+    index: IdIndex,
     slots: Vec<Slot>,
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
@@ -210,7 +210,7 @@ impl DiskHealth {
     pub fn new(cfg: DiskConfig) -> Result<Self, HealthError> {
         cfg.validate()?;
         Ok(DiskHealth {
-            index: SlotIndex::with_capacity(cfg.capacity.min(1024)),
+            index: IdIndex::with_capacity(cfg.capacity.min(1024)),
             slots: Vec::new(),
             free: Vec::new(),
             heap: BinaryHeap::new(),

@@ -23,7 +23,6 @@
 mod detector;
 mod disk;
 mod error;
-mod index;
 pub mod trace;
 
 pub use detector::{DetectorConfig, DetectorStats, FailureDetector, NodeEvent, NodeEventKind, NodeState};

@@ -77,7 +77,8 @@ pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
 
 use heap::{in_group, out_group, Entry, Groups, LazyHeap};
 
-use crate::throttle::{IdMap, Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
+use crate::idindex::IdIndex;
+use crate::throttle::{Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
 use crate::time::{Time, NANOS_PER_SEC};
 use index::SlotIndex;
 use std::collections::{BinaryHeap, VecDeque};
@@ -524,6 +525,12 @@ fn task_id(slot: u32, generation: u32) -> TaskId {
     TaskId((generation as u64) << 32 | slot as u64)
 }
 
+/// A (source, target) key of the pair index, from the nodes' dense refs.
+#[inline]
+fn pair_key(s: u32, d: u32) -> u64 {
+    (s as u64) << 32 | d as u64
+}
+
 /// A (pg, shard) key.
 fn pg_key(pg: u32, shard: u8) -> u64 {
     (pg as u64) << 8 | shard as u64
@@ -675,7 +682,8 @@ pub struct Scheduler {
     unindexed: Vec<(u64, u32)>,
     nodes: Vec<NodeState>,
     pairs: Vec<Pair>,
-    pair_index: IdMap<u64, u32>,
+    /// (source, target) node refs ([`pair_key`]) to pair.
+    pair_index: IdIndex,
     free_pairs: Vec<u32>,
     groups: Groups,
     /// Admission's work beyond the starts themselves, so far: pairs found blocked (and
@@ -735,7 +743,7 @@ impl Scheduler {
             unindexed: Vec::new(),
             nodes: Vec::new(),
             pairs: Vec::new(),
-            pair_index: IdMap::default(),
+            pair_index: IdIndex::with_capacity(64),
             free_pairs: Vec::new(),
             groups: Groups::default(),
             blocked_seen: 0,
@@ -935,8 +943,8 @@ impl Scheduler {
     }
 
     fn pair_for(&mut self, s: u32, d: u32) -> u32 {
-        let k = (s as u64) << 32 | d as u64;
-        if let Some(&p) = self.pair_index.get(&k) {
+        let k = pair_key(s, d);
+        if let Some(p) = self.pair_index.get(k) {
             return p;
         }
         let pair = Pair { src: s, dst: d, heap: LazyHeap::default(), top_since: SINCE_UNREAD, lazy: 0, live: 0 };
@@ -1423,7 +1431,7 @@ impl Scheduler {
         self.looked_up += (free_out.len() * free_in.len()) as u64;
         for &s in free_out {
             for &d in free_in {
-                let Some(&p) = self.pair_index.get(&((s as u64) << 32 | d as u64)) else {
+                let Some(p) = self.pair_index.get(pair_key(s, d)) else {
                     continue;
                 };
                 if let Some(k) = self.groups.key_of(p) {
@@ -1519,7 +1527,7 @@ impl Scheduler {
             if self.starving == Some(pair) {
                 self.set_starving(None);
             }
-            self.pair_index.remove(&((s as u64) << 32 | d as u64));
+            self.pair_index.remove(pair_key(s, d));
             self.pairs[pair as usize].heap = LazyHeap::default();
             self.free_pairs.push(pair);
         }
@@ -2005,6 +2013,7 @@ impl Scheduler {
             + self.index.allocated_bytes()
             + self.tags.capacity() * 4
             + self.pairs.iter().map(|p| p.heap.capacity() * 16 + std::mem::size_of::<Pair>()).sum::<usize>()
+            + self.pair_index.allocated_bytes()
             + self.groups.allocated_bytes()
     }
 
