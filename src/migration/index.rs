@@ -26,9 +26,55 @@ const MIN_BUCKETS: usize = RUN as usize;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SlotIndex {
-    table: Vec<u64>,
+    table: Table,
     len: usize,
     tombs: usize,
+}
+
+/// The buckets: a plain `Vec<u64>` of this size starts 16 bytes into a cache line, and its
+/// groups of [`RUN`] would straddle three lines; the table starts at the first 128-byte
+/// boundary of its buffer instead, so that a group is the pair of lines the hardware
+/// fetches together.
+#[derive(Debug, Clone, Default)]
+struct Table {
+    buf: Vec<u64>,
+    /// Where the table starts in `buf` (below [`RUN`]).
+    base: usize,
+    n: usize,
+}
+
+impl Table {
+    /// `n` empty buckets.
+    fn new(n: usize) -> Table {
+        let buf = vec![EMPTY; n + RUN as usize - 1];
+        let base = (buf.as_ptr() as usize).wrapping_neg() / 8 % RUN as usize;
+        Table { buf, base, n }
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.n
+    }
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The buckets as one slice (take it once per operation: each call checks its bounds).
+    #[inline(always)]
+    fn flat(&self) -> &[u64] {
+        self.buf.get(self.base..self.base + self.n).unwrap_or(&[])
+    }
+
+    #[inline(always)]
+    fn flat_mut(&mut self) -> &mut [u64] {
+        self.buf.get_mut(self.base..self.base + self.n).unwrap_or(&mut [])
+    }
 }
 
 /// Consecutive PGs that share a block of this many (and a shard) share a group of buckets.
@@ -110,9 +156,10 @@ impl SlotIndex {
         let pg = key >> 8;
         if pg % RUN == RUN / 2 && !self.table.is_empty() {
             let ahead = key.wrapping_add((RUN / 2) << 8);
-            let group = hash32(ahead) as usize & (self.table.len() - 1) & !(RUN as usize - 1);
-            crate::hint::prefetch(&self.table[group]);
-            crate::hint::prefetch(&self.table[group + RUN as usize - 1]);
+            let t = self.table.flat();
+            let group = hash32(ahead) as usize & (t.len() - 1) & !(RUN as usize - 1);
+            crate::hint::prefetch(&t[group]);
+            crate::hint::prefetch(&t[group + RUN as usize - 1]);
         }
     }
 
@@ -125,10 +172,10 @@ impl SlotIndex {
         if self.table.is_empty() {
             return Err(Vacant { bucket: usize::MAX, h });
         }
-        let mask = self.table.len() - 1;
+        let table = self.table.flat();
+        let mask = table.len() - 1;
         let mut i = h as usize & mask;
         let mut free = usize::MAX;
-        let table = &self.table[..=mask];
         loop {
             let e = table[i];
             // One test for the common case, another key's entry: EMPTY and TOMB both have
@@ -152,14 +199,14 @@ impl SlotIndex {
     /// when the table has not changed since and need not grow; otherwise it probes again.
     #[inline]
     pub(crate) fn insert_at(&mut self, key: u64, slot: u32, at: Option<Vacant>) {
-        match at.and_then(|v| self.table.get(v.bucket).map(|&e| (v, e))) {
+        match at.and_then(|v| self.table.flat().get(v.bucket).map(|&e| (v, e))) {
             Some((v, TOMB)) => {
-                self.table[v.bucket] = entry(v.h, slot);
+                self.table.flat_mut()[v.bucket] = entry(v.h, slot);
                 self.tombs -= 1;
                 self.len += 1;
             }
             Some((v, EMPTY)) if !self.over_load_with_one_more() => {
-                self.table[v.bucket] = entry(v.h, slot);
+                self.table.flat_mut()[v.bucket] = entry(v.h, slot);
                 self.len += 1;
             }
             _ => self.insert(key, slot),
@@ -177,11 +224,12 @@ impl SlotIndex {
         if self.over_load_with_one_more() {
             self.rebuild();
         }
-        let mask = self.table.len() - 1;
+        let t = self.table.flat_mut();
+        let mask = t.len() - 1;
         let h = hash32(key);
         let mut i = h as usize & mask;
         loop {
-            let e = self.table[i];
+            let e = t[i];
             if e == EMPTY {
                 break;
             }
@@ -191,7 +239,7 @@ impl SlotIndex {
             }
             i = next(i, mask);
         }
-        self.table[i] = entry(h, slot);
+        t[i] = entry(h, slot);
         self.len += 1;
     }
 
@@ -202,14 +250,15 @@ impl SlotIndex {
     fn rebuild(&mut self) {
         let cap = self.table.len();
         let n = if (self.len + 1) * 16 > cap * 5 { (cap * 2).max(MIN_BUCKETS) } else { cap };
-        let old = std::mem::replace(&mut self.table, vec![EMPTY; n]);
+        let old = std::mem::replace(&mut self.table, Table::new(n));
         let mask = n - 1;
-        for e in old.into_iter().filter(|&e| e != EMPTY && e != TOMB) {
+        let t = self.table.flat_mut();
+        for &e in old.flat().iter().filter(|&&e| e != EMPTY && e != TOMB) {
             let mut i = (e >> 32) as usize & mask;
-            while self.table[i] != EMPTY {
+            while t[i] != EMPTY {
                 i = next(i, mask);
             }
-            self.table[i] = e;
+            t[i] = e;
         }
         self.tombs = 0;
     }
@@ -223,12 +272,13 @@ impl SlotIndex {
         }
         let mask = self.table.len() - 1;
         for chunk in entries.chunks(64) {
+            let t = self.table.flat();
             let mut hs = [0u32; 64];
             for (h, &(key, _)) in hs.iter_mut().zip(chunk) {
                 *h = hash32(key);
                 let i = *h as usize & mask;
-                crate::hint::prefetch(&self.table[i]);
-                crate::hint::prefetch(&self.table[next(i, mask)]);
+                crate::hint::prefetch(&t[i]);
+                crate::hint::prefetch(&t[next(i, mask)]);
             }
             for (&h, &(_, slot)) in hs.iter().zip(chunk) {
                 self.remove_hashed(h, slot);
@@ -246,11 +296,12 @@ impl SlotIndex {
         if self.table.is_empty() {
             return false;
         }
-        let mask = self.table.len() - 1;
+        let t = self.table.flat_mut();
+        let mask = t.len() - 1;
         let want = entry(h, slot);
         let mut i = (want >> 32) as usize & mask;
         loop {
-            let e = self.table[i];
+            let e = t[i];
             if e == EMPTY {
                 return false;
             }
@@ -263,16 +314,16 @@ impl SlotIndex {
         // A tombstone keeps the keys after it reachable without the backward shift's scan
         // to the end of the cluster. At the end of a cluster no tombstone is needed, and
         // the ones before it go too.
-        if self.table[next(i, mask)] == EMPTY {
-            self.table[i] = EMPTY;
+        if t[next(i, mask)] == EMPTY {
+            t[i] = EMPTY;
             let mut j = prev(i, mask);
-            while self.table[j] == TOMB {
-                self.table[j] = EMPTY;
+            while t[j] == TOMB {
+                t[j] = EMPTY;
                 self.tombs -= 1;
                 j = prev(j, mask);
             }
         } else {
-            self.table[i] = TOMB;
+            t[i] = TOMB;
             self.tombs += 1;
         }
         true
@@ -282,6 +333,20 @@ impl SlotIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every table starts on a 128-byte boundary, so that each group is one line pair.
+    #[test]
+    fn groups_are_line_pairs() {
+        for n in [16usize, 32, 1024, 1 << 16, 1 << 20] {
+            for _ in 0..3 {
+                let t = Table::new(n);
+                assert_eq!(t.flat().len(), n);
+                assert_eq!(t.flat().as_ptr() as usize % 128, 0, "table of {n}");
+                assert!(t.flat().iter().all(|&e| e == EMPTY));
+            }
+        }
+        assert!(Table::default().flat().is_empty());
+    }
 
     /// `next` is one cycle through every bucket, and `prev` undoes it.
     #[test]
@@ -318,7 +383,7 @@ mod tests {
                 }
             }
         }
-        let lanes = idx.table.iter().filter(|&&e| e != EMPTY).fold([0usize; 16], |mut c, &e| {
+        let lanes = idx.table.flat().iter().filter(|&&e| e != EMPTY).fold([0usize; 16], |mut c, &e| {
             c[(e >> 32) as usize % 16] += 1;
             c
         });
@@ -327,7 +392,7 @@ mod tests {
             assert!(idx.remove(k, s as u32));
         }
         assert_eq!(idx.len, 0);
-        assert_eq!(idx.table.iter().filter(|&&e| e == TOMB).count(), idx.tombs);
+        assert_eq!(idx.table.flat().iter().filter(|&&e| e == TOMB).count(), idx.tombs);
     }
 
     #[test]
@@ -396,7 +461,7 @@ mod tests {
                 let live = keys.iter().filter(|&&k| k != u64::MAX).count();
                 assert_eq!(idx.len, live);
                 assert!((idx.len + idx.tombs) * 8 <= idx.table.len() * 3);
-                assert_eq!(idx.table.iter().filter(|&&e| e == TOMB).count(), idx.tombs);
+                assert_eq!(idx.table.flat().iter().filter(|&&e| e == TOMB).count(), idx.tombs);
                 for (s, &k) in keys.iter().enumerate() {
                     if k != u64::MAX {
                         assert_eq!(idx.find(k, |s| keys[s as usize]), Some(s as u32));
