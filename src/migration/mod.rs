@@ -878,23 +878,21 @@ impl Scheduler {
         if old.is_none() && self.live >= self.cfg.max_tasks {
             return Err(MigrationError::CapacityExceeded { what: "task", cap: self.cfg.max_tasks as u64 });
         }
-        // One lookup per node: the refs found here are used below unless a node is new.
-        let sr = self.throttle.node(r.from_node);
-        let dr = if r.to_node == r.from_node { sr } else { self.throttle.node(r.to_node) };
-        let src_new = sr.is_none();
-        let dst_new = dr.is_none() && r.to_node != r.from_node;
-        if (src_new as usize + dst_new as usize) + self.throttle.node_count() > self.cfg.throttle.max_nodes as usize {
-            return Err(MigrationError::CapacityExceeded { what: "node", cap: self.cfg.throttle.max_nodes as u64 });
-        }
+        // One lookup per node; adding a node (checked first) is off the common path.
+        let (s, d) = match (self.throttle.node(r.from_node), self.throttle.node(r.to_node)) {
+            (Some(s), Some(d)) => (s, d),
+            (sr, dr) => {
+                let new = sr.is_none() as usize + (dr.is_none() && r.to_node != r.from_node) as usize;
+                if new + self.throttle.node_count() > self.cfg.throttle.max_nodes as usize {
+                    return Err(MigrationError::CapacityExceeded {
+                        what: "node",
+                        cap: self.cfg.throttle.max_nodes as u64,
+                    });
+                }
+                (self.node_ref(r.from_node, now)?, self.node_ref(r.to_node, now)?)
+            }
+        };
         self.now = now.0;
-        let s = match sr {
-            Some(s) => s,
-            None => self.node_ref(r.from_node, now)?,
-        };
-        let d = match dr {
-            Some(d) => d,
-            None => self.node_ref(r.to_node, now)?,
-        };
         let pair = self.pair_for(s.0, d.0);
         // Count the new task on its pair first, so that superseding the last task of the
         // same pair does not free it.
