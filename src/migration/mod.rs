@@ -68,6 +68,7 @@
 
 mod heap;
 mod index;
+mod pairs;
 mod plan;
 pub mod sim;
 
@@ -77,10 +78,10 @@ pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
 
 use heap::{in_group, out_group, Entry, Groups, LazyHeap};
 
-use crate::idindex::IdIndex;
 use crate::throttle::{Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
 use crate::time::{Time, NANOS_PER_SEC};
 use index::SlotIndex;
+use pairs::PairIndex;
 use std::collections::{BinaryHeap, VecDeque};
 
 /// Errors of the migration scheduler. A call that returns one changed nothing.
@@ -525,12 +526,6 @@ fn task_id(slot: u32, generation: u32) -> TaskId {
     TaskId((generation as u64) << 32 | slot as u64)
 }
 
-/// A (source, target) key of the pair index, from the nodes' dense refs.
-#[inline]
-fn pair_key(s: u32, d: u32) -> u64 {
-    (s as u64) << 32 | d as u64
-}
-
 /// A (pg, shard) key.
 fn pg_key(pg: u32, shard: u8) -> u64 {
     (pg as u64) << 8 | shard as u64
@@ -682,8 +677,8 @@ pub struct Scheduler {
     unindexed: Vec<(u64, u32)>,
     nodes: Vec<NodeState>,
     pairs: Vec<Pair>,
-    /// (source, target) node refs ([`pair_key`]) to pair.
-    pair_index: IdIndex,
+    /// (source, target) node refs to pair.
+    pair_index: PairIndex,
     free_pairs: Vec<u32>,
     groups: Groups,
     /// Admission's work beyond the starts themselves, so far: pairs found blocked (and
@@ -743,7 +738,7 @@ impl Scheduler {
             unindexed: Vec::new(),
             nodes: Vec::new(),
             pairs: Vec::new(),
-            pair_index: IdIndex::with_capacity(64),
+            pair_index: PairIndex::default(),
             free_pairs: Vec::new(),
             groups: Groups::default(),
             blocked_seen: 0,
@@ -941,8 +936,7 @@ impl Scheduler {
     }
 
     fn pair_for(&mut self, s: u32, d: u32) -> u32 {
-        let k = pair_key(s, d);
-        if let Some(p) = self.pair_index.get(k) {
+        if let Some(p) = self.pair_index.get(s, d) {
             return p;
         }
         let pair = Pair { src: s, dst: d, heap: LazyHeap::default(), top_since: SINCE_UNREAD, lazy: 0, live: 0 };
@@ -956,7 +950,7 @@ impl Scheduler {
                 (self.pairs.len() - 1) as u32
             }
         };
-        self.pair_index.insert(k, p);
+        self.pair_index.insert(s, d, p);
         p
     }
 
@@ -1429,7 +1423,7 @@ impl Scheduler {
         self.looked_up += (free_out.len() * free_in.len()) as u64;
         for &s in free_out {
             for &d in free_in {
-                let Some(p) = self.pair_index.get(pair_key(s, d)) else {
+                let Some(p) = self.pair_index.get(s, d) else {
                     continue;
                 };
                 if let Some(k) = self.groups.key_of(p) {
@@ -1525,7 +1519,7 @@ impl Scheduler {
             if self.starving == Some(pair) {
                 self.set_starving(None);
             }
-            self.pair_index.remove(pair_key(s, d));
+            self.pair_index.remove(s, d);
             self.pairs[pair as usize].heap = LazyHeap::default();
             self.free_pairs.push(pair);
         }
@@ -2130,6 +2124,21 @@ impl Scheduler {
                 return Err(format!("pair {i}: in group {g:?} (waits for tokens: {waits})"));
             }
             queued += valid;
+        }
+        // Every pair in use is found at its nodes, and only those are mapped.
+        let mut free = vec![false; self.pairs.len()];
+        for &i in &self.free_pairs {
+            free[i as usize] = true;
+        }
+        let in_use = self.pairs.len() - self.free_pairs.len();
+        if self.pair_index.len() != in_use
+            || self
+                .pairs
+                .iter()
+                .enumerate()
+                .any(|(i, p)| !free[i] && self.pair_index.get(p.src, p.dst) != Some(i as u32))
+        {
+            return Err("pair index out of step with the pairs".into());
         }
         if queued as u64 != self.counts[0] {
             return Err("queued count vs heaps".into());
