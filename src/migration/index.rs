@@ -119,6 +119,41 @@ fn home(h: u32, shift: u32) -> usize {
     (h >> shift) as usize & !(RUN as usize - 1) | (h as usize & (RUN as usize - 1))
 }
 
+/// Bucket `b`'s place in the probe cycle of a table of `mask + 1` buckets ([`next`] adds
+/// one to it, modulo the table).
+#[inline(always)]
+fn cycle_pos(b: usize, mask: usize) -> usize {
+    (b % RUN as usize) * ((mask + 1) / RUN as usize) + b / RUN as usize
+}
+
+/// How many buckets after a removed one [`passed_by_later`] looks at before it assumes
+/// the worst.
+const PASS_SCAN: usize = 4;
+
+/// Whether a key after bucket `i`, in its cluster, probed through `i` on its way from its
+/// home: then `i` must stay a tombstone. Looks at up to [`PASS_SCAN`] buckets, and says yes
+/// when the cluster goes on past them.
+#[inline]
+fn passed_by_later(t: &[u64], i: usize, mask: usize, shift: u32) -> bool {
+    let at = cycle_pos(i, mask);
+    let mut j = next(i, mask);
+    for _ in 0..PASS_SCAN {
+        let e = t[j];
+        if e == EMPTY {
+            return false;
+        }
+        if e != TOMB {
+            let from = cycle_pos(home((e >> 32) as u32, shift), mask);
+            // Its probe covered the cycle from its home up to (not including) its bucket.
+            if at.wrapping_sub(from) & mask < cycle_pos(j, mask).wrapping_sub(from) & mask {
+                return true;
+            }
+        }
+        j = next(j, mask);
+    }
+    true
+}
+
 #[inline]
 fn entry(h: u32, slot: u32) -> u64 {
     (h as u64) << 32 | slot as u64
@@ -322,6 +357,7 @@ impl SlotIndex {
         }
         let want = entry(h, slot);
         let mut i = self.table.home(h);
+        let shift = self.table.shift;
         let t = self.table.flat_mut();
         let mask = t.len() - 1;
         loop {
@@ -335,10 +371,14 @@ impl SlotIndex {
             i = next(i, mask);
         }
         self.len -= 1;
-        // A tombstone keeps the keys after it reachable without the backward shift's scan
-        // to the end of the cluster. At the end of a cluster no tombstone is needed, and
-        // the ones before it go too.
-        if t[next(i, mask)] == EMPTY {
+        // A tombstone keeps the keys after it reachable without the backward shift's moves.
+        // None is needed when no key after the bucket probed through it (the end of a
+        // cluster, most often), and then the ones before it go too: a key that probed
+        // through them would have probed through this bucket as well.
+        if passed_by_later(t, i, mask, shift) {
+            t[i] = TOMB;
+            self.tombs += 1;
+        } else {
             t[i] = EMPTY;
             let mut j = prev(i, mask);
             while t[j] == TOMB {
@@ -346,9 +386,6 @@ impl SlotIndex {
                 self.tombs -= 1;
                 j = prev(j, mask);
             }
-        } else {
-            t[i] = TOMB;
-            self.tombs += 1;
         }
         true
     }
@@ -357,6 +394,25 @@ impl SlotIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table's invariant: every live entry's probe, from its home to its bucket,
+    /// crosses no empty bucket (so a lookup, which stops at one, finds it); and the
+    /// tombstones are counted.
+    fn check_paths(idx: &SlotIndex) {
+        let t = idx.table.flat();
+        let mask = t.len().wrapping_sub(1);
+        for (j, &e) in t.iter().enumerate() {
+            if e == EMPTY || e == TOMB {
+                continue;
+            }
+            let mut i = idx.table.home((e >> 32) as u32);
+            while i != j {
+                assert_ne!(t[i], EMPTY, "entry at {j} unreachable: bucket {i} on its path is empty");
+                i = next(i, mask);
+            }
+        }
+        assert_eq!(t.iter().filter(|&&e| e == TOMB).count(), idx.tombs);
+    }
 
     /// Buckets a lookup of `key` visits.
     fn probe_len(idx: &SlotIndex, key: u64, keys: &[u64]) -> usize {
@@ -489,6 +545,7 @@ mod tests {
                 keys[slot as usize] = u64::MAX;
                 assert_eq!(idx.find(old, |s| keys[s as usize]), None);
             }
+            check_paths(&idx);
         }
         for (s, &k) in keys.iter().enumerate() {
             if k != u64::MAX {
@@ -529,6 +586,7 @@ mod tests {
                 let live = keys.iter().filter(|&&k| k != u64::MAX).count();
                 assert_eq!(idx.len, live);
                 assert!((idx.len + idx.tombs) * 8 <= idx.table.len() * 3);
+                check_paths(&idx);
                 assert_eq!(idx.table.flat().iter().filter(|&&e| e == TOMB).count(), idx.tombs);
                 for (s, &k) in keys.iter().enumerate() {
                     if k != u64::MAX {
