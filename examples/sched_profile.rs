@@ -18,7 +18,8 @@
 //! `measure_cancel`, `measure_burst`, `measure_one`; divide by `rounds × 1000` per phase,
 //! and the pops by the tasks started, printed). A second argument (`push`, `reprioritize`,
 //! `cancel` or `pop`, or several joined by commas) runs those phases alone, for `perf
-//! record`; `POP_ROUNDS` sets the number of pop rounds (a quarter of the others by default).
+//! record`; `POP_ROUNDS` sets the number of pop rounds (a quarter of the others by default), and
+//! `POP_WINDOW` prints the pop figure per window of that many rounds.
 
 use std::time::{Duration, Instant};
 use trimtab::migration::{Event, MoveRequest, Scheduler, SchedulerConfig, TaskId};
@@ -173,12 +174,22 @@ fn main() {
     while s.poll_grant().is_some() {}
     let (mut dc, mut dt, mut started, mut completed) = (Duration::ZERO, Duration::ZERO, 0u64, 0u64);
     let pop_rounds = std::env::var("POP_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(rounds.div_ceil(4));
-    for _ in 0..if run("pop") { pop_rounds } else { 0 } {
+    // POP_WINDOW=K also prints the tick per task started over each K rounds: the figure
+    // drifts once the plan's own tasks are gone (about 4,000 rounds in) and every task
+    // waits past the starvation guard.
+    let window: u32 = std::env::var("POP_WINDOW").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let (mut wt, mut ws) = (Duration::ZERO, 0u64);
+    for round in 0..if run("pop") { pop_rounds } else { 0 } {
+        if window > 0 && round > 0 && round % window == 0 {
+            eprintln!("rounds to {round}: tick {:.1} ns per task started", wt.as_nanos() as f64 / ws.max(1) as f64);
+            (wt, ws) = (Duration::ZERO, 0);
+        }
         let running = s.running_ids();
         let pgs: Vec<u32> = running.iter().map(|&id| s.task(id).unwrap().pg).collect();
         now = Time(now.0 + 1_000_000_000);
         let (c, t, n) = measure_burst(&mut s, &running, now);
         (dc, dt) = (dc + c, dt + t);
+        (wt, ws) = (wt + t, ws + n);
         started += n;
         completed += running.len() as u64;
         for pg in pgs {
