@@ -299,3 +299,41 @@ fn finished_tasks_left_in_the_index_never_match() {
     assert!(s.unindexed.is_empty(), "a tick takes the leftovers out");
     s.check_invariants().unwrap();
 }
+
+/// Past 256 nodes the pairs beyond the dense table live in the id index: moves among 300
+/// nodes, pairs made and freed in both, run to the end with the invariants (the pair index
+/// among them) checked at every step.
+#[test]
+fn pairs_beyond_the_dense_table() {
+    let mut s = Scheduler::new(cfg(), Time::ZERO).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..900u32 {
+        let from = i % 300;
+        let to = (from * 7 + 1 + i / 300) % 300;
+        let to = if to == from { (to + 1) % 300 } else { to };
+        ids.push(s.push(MoveRequest::new(i, 0, (from, from), (to, to), 500), Time::ZERO).unwrap());
+    }
+    s.check_invariants().unwrap();
+    // Cancel a third, which frees some pairs outright.
+    for id in ids.iter().step_by(3) {
+        s.cancel(*id, Time::ZERO).unwrap();
+    }
+    s.check_invariants().unwrap();
+    let mut now = Time::ZERO;
+    let mut done = 0;
+    for _ in 0..10_000 {
+        now = Time(now.0 + 100_000_000);
+        s.tick(now);
+        while let Some(g) = s.poll_grant() {
+            let (d, _, total) = s.progress(g.id).unwrap();
+            s.report_progress(g.id, (d + g.bytes).min(total), now).unwrap();
+        }
+        done += drain(&mut s).iter().filter(|e| matches!(e, Event::Completed { .. })).count();
+        s.check_invariants().unwrap();
+        if done == 600 {
+            break;
+        }
+    }
+    assert_eq!(done, 600);
+    assert_eq!(s.status().queued + s.status().running, 0);
+}
