@@ -1395,7 +1395,6 @@ impl Scheduler {
     /// through the starvation check.
     fn best_between_free(&mut self, now: Time) -> Option<u32> {
         // The starvation check first: a reservation it makes changes which nodes are free.
-        let guard = self.cfg.starvation_guard_ns;
         // One index over the free sources, then the free targets, read afresh each time: a
         // reservation it makes changes the lists as it goes.
         let mut i = 0;
@@ -1414,7 +1413,7 @@ impl Scheduler {
             };
             let pr = &self.pairs[q as usize];
             let other_free = if out { self.in_free(pr.dst, true) } else { self.out_free(pr.src, true) };
-            if !other_free && self.may_starve(q, now) && now.0.saturating_sub(self.since_of(q)) >= guard {
+            if !other_free {
                 self.check_starving(q, now);
             }
         }
