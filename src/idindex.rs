@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+use crate::hash::fib_hash;
+
 /// A bucket's slot when it is free (slots are below 2^31: the capacity is validated).
 const FREE: u32 = u32::MAX;
 
@@ -30,8 +32,6 @@ const EMPTY: Entry = Entry { id: 0, slot: FREE };
 pub(crate) struct IdIndex {
     /// A power of two of buckets, at least 4, never more than 3/4 used.
     entries: Vec<Entry>,
-    /// 64 minus log2 of the bucket count: the hash's top bits are the home bucket.
-    shift: u32,
     len: usize,
 }
 
@@ -39,7 +39,7 @@ impl IdIndex {
     /// An index for about `n` ids before it grows.
     pub(crate) fn with_capacity(n: usize) -> Self {
         let buckets = (n.saturating_mul(4) / 3 + 1).max(4).checked_next_power_of_two().unwrap_or(1 << 31);
-        IdIndex { entries: vec![EMPTY; buckets], shift: 64 - buckets.trailing_zeros(), len: 0 }
+        IdIndex { entries: vec![EMPTY; buckets], len: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -55,9 +55,10 @@ impl IdIndex {
         self.entries.len() - 1
     }
 
+    /// The top bits of the hash, as many as the table has buckets.
     #[inline(always)]
     fn home(&self, id: u64) -> usize {
-        ((id ^ id >> 32).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        (fib_hash(id ^ id >> 32) >> (64 - self.entries.len().trailing_zeros())) as usize
     }
 
     /// The bucket holding `id`, if any.
@@ -117,7 +118,6 @@ impl IdIndex {
     fn grow(&mut self) {
         let buckets = self.entries.len().saturating_mul(2);
         let old = std::mem::replace(&mut self.entries, vec![EMPTY; buckets]);
-        self.shift = 64 - buckets.trailing_zeros();
         for e in old {
             if e.slot != FREE {
                 self.place(e);

@@ -41,8 +41,6 @@ struct Table {
     /// Where the table starts in `buf` (below [`RUN`]).
     base: usize,
     n: usize,
-    /// 32 minus log2 of `n`: the top bits of a hash below it pick the group.
-    shift: u32,
 }
 
 impl Table {
@@ -50,13 +48,7 @@ impl Table {
     fn new(n: usize) -> Table {
         let buf = vec![EMPTY; n + RUN as usize - 1];
         let base = (buf.as_ptr() as usize).wrapping_neg() / 8 % RUN as usize;
-        Table { buf, base, n, shift: 32u32.saturating_sub(n.trailing_zeros()) }
-    }
-
-    /// The home bucket of a stored hash in this table.
-    #[inline(always)]
-    fn home(&self, h: u32) -> usize {
-        home(h, self.shift)
+        Table { buf, base, n }
     }
 
     #[inline(always)]
@@ -108,14 +100,16 @@ fn hash32(key: u64) -> u32 {
     let (pg, shard) = (key >> 8, key & 0xff);
     // Bits 32..64 are the group and the filter a probe compares; bits 28..32 rotate the
     // lanes.
-    let m = (((pg / RUN) << 8) | shard).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let m = crate::hash::fib_hash(((pg / RUN) << 8) | shard);
     ((m >> 32) as u32 & !(RUN as u32 - 1)) | ((pg + (m >> 28)) % RUN) as u32
 }
 
-/// The home bucket of stored hash `h` in a table of `2^(32 - shift)` buckets: the group
-/// from the hash's top bits (the product's best in [`hash32`]), the lane from its low bits.
+/// The home bucket of stored hash `h` in a table of `n` buckets (a power of two, at least
+/// [`RUN`]): the group from the hash's top bits (the product's best in [`hash32`]), the lane
+/// from its low bits. Past 2^32 buckets the homes stay in the first 2^32.
 #[inline(always)]
-fn home(h: u32, shift: u32) -> usize {
+fn home(h: u32, n: usize) -> usize {
+    let shift = 32u32.saturating_sub(n.trailing_zeros());
     (h >> shift) as usize & !(RUN as usize - 1) | (h as usize & (RUN as usize - 1))
 }
 
@@ -134,7 +128,8 @@ const PASS_SCAN: usize = 4;
 /// home: then `i` must stay a tombstone. Looks at up to [`PASS_SCAN`] buckets, and says yes
 /// when the cluster goes on past them.
 #[inline]
-fn passed_by_later(t: &[u64], i: usize, mask: usize, shift: u32) -> bool {
+fn passed_by_later(t: &[u64], i: usize) -> bool {
+    let mask = t.len() - 1;
     let at = cycle_pos(i, mask);
     let mut j = next(i, mask);
     for _ in 0..PASS_SCAN {
@@ -143,7 +138,7 @@ fn passed_by_later(t: &[u64], i: usize, mask: usize, shift: u32) -> bool {
             return false;
         }
         if e != TOMB {
-            let from = cycle_pos(home((e >> 32) as u32, shift), mask);
+            let from = cycle_pos(home((e >> 32) as u32, t.len()), mask);
             // Its probe covered the cycle from its home up to (not including) its bucket.
             if at.wrapping_sub(from) & mask < cycle_pos(j, mask).wrapping_sub(from) & mask {
                 return true;
@@ -215,7 +210,7 @@ impl SlotIndex {
         if pg % RUN == RUN / 2 && !self.table.is_empty() {
             let ahead = key.wrapping_add((RUN / 2) << 8);
             let t = self.table.flat();
-            let group = self.table.home(hash32(ahead)) & !(RUN as usize - 1);
+            let group = home(hash32(ahead), t.len()) & !(RUN as usize - 1);
             crate::hint::prefetch(&t[group]);
             crate::hint::prefetch(&t[group + RUN as usize - 1]);
         }
@@ -232,7 +227,7 @@ impl SlotIndex {
         }
         let table = self.table.flat();
         let mask = table.len() - 1;
-        let mut i = self.table.home(h);
+        let mut i = home(h, table.len());
         let mut free = usize::MAX;
         loop {
             let e = table[i];
@@ -283,9 +278,9 @@ impl SlotIndex {
             self.rebuild();
         }
         let h = hash32(key);
-        let mut i = self.table.home(h);
         let t = self.table.flat_mut();
         let mask = t.len() - 1;
+        let mut i = home(h, t.len());
         loop {
             let e = t[i];
             if e == EMPTY {
@@ -310,10 +305,9 @@ impl SlotIndex {
         let n = if (self.len + 1) * 16 > cap * 5 { (cap * 2).max(MIN_BUCKETS) } else { cap };
         let old = std::mem::replace(&mut self.table, Table::new(n));
         let mask = n - 1;
-        let shift = self.table.shift;
         let t = self.table.flat_mut();
         for &e in old.flat().iter().filter(|&&e| e != EMPTY && e != TOMB) {
-            let mut i = home((e >> 32) as u32, shift);
+            let mut i = home((e >> 32) as u32, n);
             while t[i] != EMPTY {
                 i = next(i, mask);
             }
@@ -335,7 +329,7 @@ impl SlotIndex {
             let mut hs = [0u32; 64];
             for (h, &(key, _)) in hs.iter_mut().zip(chunk) {
                 *h = hash32(key);
-                let i = self.table.home(*h);
+                let i = home(*h, t.len());
                 crate::hint::prefetch(&t[i]);
                 crate::hint::prefetch(&t[next(i, mask)]);
             }
@@ -356,10 +350,9 @@ impl SlotIndex {
             return false;
         }
         let want = entry(h, slot);
-        let mut i = self.table.home(h);
-        let shift = self.table.shift;
         let t = self.table.flat_mut();
         let mask = t.len() - 1;
+        let mut i = home(h, t.len());
         loop {
             let e = t[i];
             if e == EMPTY {
@@ -375,7 +368,7 @@ impl SlotIndex {
         // None is needed when no key after the bucket probed through it (the end of a
         // cluster, most often), and then the ones before it go too: a key that probed
         // through them would have probed through this bucket as well.
-        if passed_by_later(t, i, mask, shift) {
+        if passed_by_later(t, i) {
             t[i] = TOMB;
             self.tombs += 1;
         } else {
@@ -405,7 +398,7 @@ mod tests {
             if e == EMPTY || e == TOMB {
                 continue;
             }
-            let mut i = idx.table.home((e >> 32) as u32);
+            let mut i = home((e >> 32) as u32, t.len());
             while i != j {
                 assert_ne!(t[i], EMPTY, "entry at {j} unreachable: bucket {i} on its path is empty");
                 i = next(i, mask);
@@ -419,7 +412,7 @@ mod tests {
         let t = idx.table.flat();
         let mask = t.len() - 1;
         let h = hash32(key);
-        let mut i = idx.table.home(h);
+        let mut i = home(h, t.len());
         let mut n = 1;
         while !((t[i] >> 32) as u32 == h && t[i] < TOMB && keys[t[i] as u32 as usize] == key) {
             assert_ne!(t[i], EMPTY, "key lost");
