@@ -1,6 +1,7 @@
 //! An index from `u64` ids to dense `u32` slot numbers: health's node and device ids (the
-//! failure detector and disk health) and the scheduler's (source, target) node pairs
-//! beyond its dense table (clusters past 256 nodes, see `migration::pairs`).
+//! failure detector and disk health), the throttle's host node ids past its direct array,
+//! and the scheduler's (source, target) node pairs beyond its dense table (clusters past
+//! 256 nodes, see `migration::pairs`).
 //!
 //! An open-addressing table with linear probing, one 16-byte entry (id and slot) per
 //! bucket, at most three quarters full, and backward-shift deletion (no tombstones). A

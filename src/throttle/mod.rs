@@ -28,9 +28,8 @@ mod ceiling;
 pub use bucket::{Bucket, Limit, MAX_BURST, MAX_RATE};
 pub use ceiling::{Ceiling, LoadConfig, LoadMetrics, PPM};
 
+use crate::idindex::IdIndex;
 use crate::time::Time;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Errors of the throttle. A call that returns one changed nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,29 +65,6 @@ pub enum ThrottleError {
     #[error("invalid load configuration")]
     InvalidLoadConfig,
 }
-
-/// A deterministic hasher for integer ids (lookups only; no map is iterated).
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        crate::hash::mix64(self.0)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | b as u64).rotate_left(5) ^ self.0;
-        }
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.0 = self.0.rotate_left(32) ^ i as u64;
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = self.0.rotate_left(32) ^ i;
-    }
-}
-
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// A node's dense index in a [`Throttle`], returned by [`Throttle::add_node`]. Hot paths
 /// take it instead of the host's node id so that a check is two array reads.
@@ -129,14 +105,16 @@ pub struct Throttle {
     global: Bucket,
     global_ceiling: Ceiling,
     nodes: Vec<NodeBuckets>,
-    index: IdMap<u32, u32>,
-    /// The same map for host ids below [`SMALL_IDS`] as a plain array (`u32::MAX` = absent),
-    /// grown to the largest such id seen: the scheduler looks up both nodes of every push,
-    /// and an array read costs a few instructions where a hash lookup costs tens.
+    /// Host ids from [`SMALL_IDS`] up to their dense index.
+    index: IdIndex,
+    /// Host ids below [`SMALL_IDS`] to their dense index, as a plain array (`u32::MAX` =
+    /// absent) grown to the largest such id seen: the scheduler looks up both nodes of
+    /// every push, and an array read costs a few instructions where a hash lookup costs
+    /// tens.
     small: Vec<u32>,
 }
 
-/// Host node ids below this are also kept in a direct-indexed array (at most 256 KiB).
+/// Host node ids below this are kept in a direct-indexed array (at most 256 KiB).
 const SMALL_IDS: u32 = 1 << 16;
 
 fn scaled(l: Limit, ppm: u32) -> Limit {
@@ -154,7 +132,7 @@ impl Throttle {
             global,
             global_ceiling: Ceiling::default(),
             nodes: Vec::new(),
-            index: IdMap::default(),
+            index: IdIndex::with_capacity(0),
             small: Vec::new(),
         })
     }
@@ -166,7 +144,7 @@ impl Throttle {
 
     /// Adds node `id` with its outbound and inbound limits (buckets full as of `now`).
     pub fn add_node(&mut self, id: u32, out: Limit, inb: Limit, now: Time) -> Result<NodeRef, ThrottleError> {
-        if self.index.contains_key(&id) {
+        if self.node(id).is_some() {
             return Err(ThrottleError::DuplicateNode(id));
         }
         if self.nodes.len() >= self.cfg.max_nodes as usize {
@@ -176,12 +154,13 @@ impl Throttle {
         let i = Bucket::new(inb, now)?;
         let r = NodeRef(self.nodes.len() as u32);
         self.nodes.push(NodeBuckets { id, out: o, inb: i, out_cfg: out, in_cfg: inb, ceiling: Ceiling::default() });
-        self.index.insert(id, r.0);
         if id < SMALL_IDS {
             if self.small.len() <= id as usize {
                 self.small.resize(id as usize + 1, u32::MAX);
             }
             self.small[id as usize] = r.0;
+        } else {
+            self.index.insert(id as u64, r.0);
         }
         Ok(r)
     }
@@ -195,7 +174,7 @@ impl Throttle {
                 _ => None,
             };
         }
-        self.index.get(&id).map(|&i| NodeRef(i))
+        self.index.get(id as u64).map(NodeRef)
     }
 
     /// The host id of a dense index.
@@ -308,7 +287,7 @@ impl Throttle {
     pub fn set_node_limits(&mut self, id: u32, out: Limit, inb: Limit, now: Time) -> Result<(), ThrottleError> {
         out.validate()?;
         inb.validate()?;
-        let i = *self.index.get(&id).ok_or(ThrottleError::UnknownNode(id))? as usize;
+        let i = self.node(id).ok_or(ThrottleError::UnknownNode(id))?.0 as usize;
         let n = &mut self.nodes[i];
         n.out_cfg = out;
         n.in_cfg = inb;
@@ -337,7 +316,7 @@ impl Throttle {
                 }
             }
             Some(id) => {
-                let i = *self.index.get(&id).ok_or(ThrottleError::UnknownNode(id))? as usize;
+                let i = self.node(id).ok_or(ThrottleError::UnknownNode(id))?.0 as usize;
                 let n = &mut self.nodes[i];
                 if n.ceiling.report(&load, m, now)? {
                     let ppm = n.ceiling.factor_ppm();
@@ -354,7 +333,7 @@ impl Throttle {
         match node {
             None => Ok(self.global_ceiling.factor_ppm()),
             Some(id) => {
-                let i = *self.index.get(&id).ok_or(ThrottleError::UnknownNode(id))? as usize;
+                let i = self.node(id).ok_or(ThrottleError::UnknownNode(id))?.0 as usize;
                 Ok(self.nodes[i].ceiling.factor_ppm())
             }
         }
