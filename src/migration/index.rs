@@ -1,5 +1,5 @@
 //! An open-addressing index from a (pg, shard) key to a task slot. Each bucket holds the
-//! slot and the low 32 bits of the key's hash: a probe compares hashes without touching the
+//! slot and a 32-bit hash of the key ([`hash32`]): a probe compares hashes without touching the
 //! task records (which would be a cache miss each at a million tasks), and growing or
 //! rebuilding finds every entry's home from its stored hash alone.
 //!
@@ -7,8 +7,8 @@
 //! block) have their homes in one group, one bucket each. A probe steps a whole group at a
 //! time, keeping its place in the group (its lane), and after the last group goes on in
 //! the next lane from the first group: one fixed cycle through every bucket, which is
-//! what linear probing needs (a probe ends at an empty bucket; a deletion at the end of a
-//! cluster needs no tombstone). A block that finds its home group taken thus moves on to
+//! what linear probing needs (a probe ends at an empty bucket; a deletion that no later
+//! key probed through needs no tombstone). A block that finds its home group taken thus moves on to
 //! the next group as a whole, and its PGs probe about as far as single keys would at the
 //! same load. Stepping one bucket at a time instead made runs into trains: once one PG of a
 //! block had to walk past another block, every later PG of it walked past both (7 buckets a
