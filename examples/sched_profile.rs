@@ -204,6 +204,7 @@ fn main() {
         per(dt, started),
         per(dc, completed)
     );
+    println!("{:.1} bytes per queued task after the pops (allocated_bytes)", s.allocated_bytes() as f64 / N as f64);
 
     // One at a time: a running task completes, a tick starts what its freed slots allow.
     let (mut d, mut started) = (Duration::ZERO, 0u64);

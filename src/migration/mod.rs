@@ -2107,7 +2107,7 @@ impl Scheduler {
             if marked != p.lazy as usize {
                 return Err(format!("pair {i}: {marked} lazily raised keys, {} counted", p.lazy));
             }
-            if p.heap.peek() != p.heap.iter().next().copied()
+            if p.heap.check().is_err()
                 || p.heap.peek().is_some_and(|e| {
                     p.top_since != SINCE_UNREAD && self.tasks[e.slot as usize].queued_at != p.top_since
                 })
