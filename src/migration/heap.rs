@@ -598,14 +598,15 @@ fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
 ///
 /// Two parts hold the entries: a *run*, a ring sorted from smallest to largest, and a
 /// binary min-heap of the entries pushed since the run was last merged. A push goes into
-/// the heap; a pop takes the smaller of the run's first and the heap's top. The heap is
-/// sorted into the run at a pop once it holds [`MERGE_MIN`] entries and an eighth of the
-/// run (and at most [`MERGE_MAX`]). So a pop at a million queued tasks reads the run's
-/// front, usually the cache line its previous pop read, and a small heap's top, where a
-/// pop from one big heap walks its whole depth, a cache miss per level (most of what
-/// starting a task cost). A merge sorts the heap's entries and moves the run's entries
-/// that sort after the smallest of them: none when keys grow with time, as queue times
-/// do, and at most eight per entry merged, so a push stays O(log n) amortized.
+/// the heap; a pop takes the smaller of the run's first and the heap's top. When a start
+/// ([`LazyHeap::pop`]) takes the heap's top, the heap is first sorted into the run if it
+/// holds [`MERGE_MIN`] entries, an eighth of the run and at most [`MERGE_MAX`]. So a start
+/// at a million queued tasks reads the run's front, usually the cache line the previous
+/// start from this pair read, and a small heap's top, where a pop from one big heap walks
+/// its whole depth, a cache miss per level (most of what starting a task cost). A merge
+/// sorts the heap's entries and moves the run's entries that sort after the smallest of
+/// them: none when keys grow with time, as queue times do, and at most eight per entry
+/// merged, so each entry pushed costs O(log n) in all.
 ///
 /// The owner keeps the top valid: after any change that can make the top stale it calls
 /// [`LazyHeap::clean_top`], so [`LazyHeap::peek`] always shows a valid entry.
@@ -681,18 +682,29 @@ impl LazyHeap {
         true
     }
 
-    /// Removes the top entry (valid or not; the caller accounts for it).
+    /// Removes the top entry (valid or not; the caller accounts for it), to start it: when
+    /// it is the heap's, the heap is merged into the run first (see the type's docs).
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<Entry> {
+        self.take_top(true)
+    }
+
+    /// Removes the top entry; `merge`: the heap may be merged into the run first, which
+    /// only starts pay for (a stale top dropped by a cancel is taken from the heap as it
+    /// is, so that the entries of a queue that only churns are never sorted).
+    #[inline]
+    fn take_top(&mut self, merge: bool) -> Option<Entry> {
         let top = self.top?;
-        let n = self.v.len();
-        if n >= MERGE_MIN && n >= self.run.len() / 8 && n <= MERGE_MAX {
-            self.merge();
-        }
         if self.run.front() == Some(&top) {
             self.run.pop_front();
         } else {
-            heap_pop(&mut self.v);
+            let n = self.v.len();
+            if merge && n >= MERGE_MIN && n >= self.run.len() / 8 && n <= MERGE_MAX {
+                self.merge();
+                self.run.pop_front();
+            } else {
+                heap_pop(&mut self.v);
+            }
         }
         self.top = self.least();
         Some(top)
@@ -761,7 +773,7 @@ impl LazyHeap {
             if valid(top) {
                 break;
             }
-            self.pop();
+            self.take_top(false);
             self.stale -= 1;
         }
     }
@@ -785,14 +797,24 @@ impl LazyHeap {
             }
             None => false,
         };
-        self.run.retain_mut(&mut keep);
+        // The run in place, in one pass that also tells whether it is still sorted:
+        // unchanged keys leave it so, new ones (a policy change) may not.
+        let run = self.run.make_contiguous();
+        let (mut w, mut sorted) = (0, true);
+        for r in 0..run.len() {
+            let mut e = run[r];
+            if keep(&mut e) {
+                sorted &= w == 0 || run[w - 1] < e;
+                run[w] = e;
+                w += 1;
+            }
+        }
+        if !sorted {
+            run[..w].sort_unstable();
+        }
+        self.run.truncate(w);
         self.v.retain_mut(&mut keep);
         self.stale = 0;
-        // Unchanged keys leave the run sorted; new ones (a policy change) may not.
-        let run = self.run.make_contiguous();
-        if !run.is_sorted() {
-            run.sort_unstable();
-        }
         for i in (0..self.v.len() / 2).rev() {
             sift_down(&mut self.v, i);
         }
@@ -981,14 +1003,14 @@ mod tests {
                     }
                 }
             } else {
-                let (run_before, back) = (h.run.len(), h.run.back().copied());
-                let heap_min = h.v.iter().min().copied();
+                let run_before = h.run.len();
                 assert_eq!(h.pop(), model.pop_first());
-                if h.run.len() + 1 > run_before && run_before > 0 {
-                    if heap_min.is_some_and(|m| back.is_some_and(|b| m < b)) {
-                        interleaved += 1;
-                    } else {
+                // A merge: into an empty run (appended) or among the run's entries.
+                if h.run.len() > run_before.saturating_sub(1) {
+                    if run_before == 0 {
                         appended += 1;
+                    } else {
+                        interleaved += 1;
                     }
                 }
             }
@@ -1011,8 +1033,41 @@ mod tests {
         }
         assert!(!h.v.is_empty() || !h.run.is_empty());
         // Every path was taken.
-        assert!(appended > 10 && interleaved > 10, "merges: {appended} appended, {interleaved} interleaved");
+        assert!(appended > 0 && interleaved > 10, "merges: {appended} appended, {interleaved} interleaved");
         assert!(from_run > 10 && from_heap > 10, "raised: {from_run} in the run, {from_heap} in the heap");
+    }
+
+    #[test]
+    fn keys_that_grow_with_time_drain_the_run_then_append() {
+        // The scheduler's steady state: pushes with later keys than everything queued, one
+        // start per push. Starts come from the run until it is empty; then the heap, all
+        // of it later, is sorted and becomes the run with nothing moved.
+        let mut h = LazyHeap::default();
+        let mut next = 0u64;
+        let mut push = |h: &mut LazyHeap| {
+            next += 1 + crate::hash::mix64(next) % 3;
+            h.push(Entry { key: next, slot: (next % 1000) as u32, tag: 1 });
+        };
+        for _ in 0..300 {
+            push(&mut h);
+        }
+        let (mut last, mut appends) = (0, 0);
+        for _ in 0..3_000 {
+            push(&mut h);
+            let run_before = h.run.len();
+            let e = h.pop().unwrap();
+            assert!(e.key > last);
+            last = e.key;
+            if run_before == 0 {
+                // The whole heap went into the run.
+                assert!(h.v.is_empty() && h.run.len() == 300, "{} in the run, {} in the heap", h.run.len(), h.v.len());
+                appends += 1;
+            } else {
+                assert_eq!(h.run.len(), run_before - 1, "a start from the run merged");
+            }
+        }
+        assert!(appends >= 9, "{appends} merges");
+        h.check().unwrap();
     }
 
     #[test]
