@@ -7,8 +7,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::VecDeque;
-
 /// "Not in a heap".
 pub const NO_POS: u32 = u32::MAX;
 
@@ -521,7 +519,7 @@ impl Groups {
 /// One entry of a [`LazyHeap`]: ordered by key, then slot and tag (a total order, so the
 /// top is one definite entry), compared as one `u128` (two instructions and no branch,
 /// where comparing the fields in turn branches on each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(C)]
 pub(crate) struct Entry {
     pub(crate) key: u64,
@@ -596,9 +594,9 @@ fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
 /// only changes that tag, and the entries left behind (*stale*) are dropped when they reach
 /// the top or when they pass a third of the queue ([`LazyHeap::maybe_compact`]).
 ///
-/// Two parts hold the entries: a *run*, a ring sorted from smallest to largest, and a
-/// binary min-heap of the entries pushed since the run was last merged. A push goes into
-/// the heap; a pop takes the smaller of the run's first and the heap's top. When a start
+/// Two parts hold the entries: a *run* sorted from smallest to largest, and a binary
+/// min-heap of the entries pushed since the run was last merged. A push goes into the heap;
+/// a pop takes the smaller of the run's first and the heap's top. When a start
 /// ([`LazyHeap::pop`]) takes the heap's top, the heap is first sorted into the run if it
 /// holds [`MERGE_MIN`] entries, an eighth of the run and at most [`MERGE_MAX`]. So a start
 /// at a million queued tasks reads the run's front, usually the cache line the previous
@@ -608,19 +606,24 @@ fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
 /// them: none when keys grow with time, as queue times do, and at most eight per entry
 /// merged, so each entry pushed costs O(log n) in all.
 ///
+/// Both parts share one buffer, the heap at its start and the run at its end: a pop from
+/// the run frees a place at the run's front, a push takes the first free place after the
+/// heap, and a merge writes the sorted heap in front of the run. So the queue needs no more
+/// room than the entries it holds (the buffer grows by doubling, as a `Vec` does).
+///
 /// The owner keeps the top valid: after any change that can make the top stale it calls
 /// [`LazyHeap::clean_top`], so [`LazyHeap::peek`] always shows a valid entry.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LazyHeap {
-    /// Sorted, smallest first.
-    run: VecDeque<Entry>,
-    /// A binary min-heap.
-    v: Vec<Entry>,
+    /// `[..heap]`: the heap; `[run..]`: the run; between them, free places.
+    buf: Vec<Entry>,
+    heap: u32,
+    run: u32,
     stale: u32,
     /// The smallest entry of either part, kept by every change: [`LazyHeap::peek`] reads
     /// the owner's cache line, not the queue's (a cache miss per look at a million queued
-    /// tasks).
-    top: Option<Entry>,
+    /// tasks). [`NONE`] (tag 0, which no entry has) when the queue is empty.
+    top: Entry,
 }
 
 /// The heap is merged into the run once it holds at least this many entries and an eighth
@@ -631,11 +634,20 @@ pub(crate) const MERGE_MIN: usize = 8;
 /// of microseconds): beyond it, the heap serves its own pops, as one big heap would.
 pub(crate) const MERGE_MAX: usize = 1024;
 
+/// What fills a free place, and the top of an empty queue: tag 0, which no entry has (the
+/// owner's tags start at 1).
+const NONE: Entry = Entry { key: 0, tag: 0, slot: 0 };
+
 impl LazyHeap {
     /// Entries, valid and stale.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.run.len() + self.v.len()
+        self.heap as usize + self.run_len()
+    }
+
+    #[inline]
+    fn run_len(&self) -> usize {
+        self.buf.len() - self.run as usize
     }
 
     /// Valid entries.
@@ -646,40 +658,78 @@ impl LazyHeap {
 
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.top.is_none()
+        self.top.tag == 0
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.run.capacity() + self.v.capacity()
+        self.buf.capacity()
     }
 
     #[inline]
     pub(crate) fn peek(&self) -> Option<Entry> {
-        self.top
+        (self.top.tag != 0).then_some(self.top)
     }
 
     /// Every entry, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.run.iter().chain(self.v.iter())
+        self.buf[..self.heap as usize].iter().chain(self.buf[self.run as usize..].iter())
+    }
+
+    /// The run's smallest entry.
+    #[inline]
+    fn run_front(&self) -> Option<Entry> {
+        self.buf.get(self.run as usize).copied()
     }
 
     /// The smaller of the run's first and the heap's top.
     #[inline]
     fn least(&self) -> Option<Entry> {
-        match (self.run.front(), self.v.first()) {
-            (Some(&r), Some(&h)) => Some(if h < r { h } else { r }),
-            (r, h) => r.or(h).copied(),
+        let r = self.run_front();
+        if self.heap == 0 {
+            return r;
         }
+        let h = self.buf[0];
+        Some(match r {
+            Some(r) if r < h => r,
+            _ => h,
+        })
     }
 
     /// Adds `e`; true when it became the top.
     #[inline(always)]
     pub(crate) fn push(&mut self, e: Entry) -> bool {
-        if !heap_push(&mut self.v, e) || self.top.is_some_and(|t| t < e) {
+        debug_assert!(e.tag != 0, "tag 0 marks an empty queue");
+        if !self.heap_push(e) || (self.top.tag != 0 && self.top < e) {
             return false;
         }
-        self.top = Some(e);
+        self.top = e;
         true
+    }
+
+    /// Adds `e` to the heap part; true when it became the heap's top.
+    #[inline(always)]
+    fn heap_push(&mut self, e: Entry) -> bool {
+        if self.heap == self.run {
+            if self.run as usize == self.buf.len() {
+                // No run: the buffer is the heap, grown as a `Vec` grows.
+                self.buf.push(NONE);
+                self.run += 1;
+            } else {
+                self.grow();
+            }
+        }
+        self.heap += 1;
+        heap_push(&mut self.buf[..self.heap as usize], e)
+    }
+
+    /// Doubles the buffer, moving the run to its new end.
+    #[cold]
+    fn grow(&mut self) {
+        let (old, r) = (self.buf.len(), self.run_len());
+        let new = (2 * old).max(4);
+        self.buf.resize(new, NONE);
+        self.buf.copy_within(old - r..old, new - r);
+        self.run = (new - r) as u32;
     }
 
     /// Removes the top entry (valid or not; the caller accounts for it), to start it: when
@@ -694,70 +744,70 @@ impl LazyHeap {
     /// is, so that the entries of a queue that only churns are never sorted).
     #[inline]
     fn take_top(&mut self, merge: bool) -> Option<Entry> {
-        let top = self.top?;
-        if self.run.front() == Some(&top) {
-            self.run.pop_front();
+        let top = self.peek()?;
+        if self.run_front() == Some(top) {
+            self.run += 1;
         } else {
-            let n = self.v.len();
-            if merge && n >= MERGE_MIN && n >= self.run.len() / 8 && n <= MERGE_MAX {
+            let n = self.heap as usize;
+            if merge && n >= MERGE_MIN && n >= self.run_len() / 8 && n <= MERGE_MAX {
                 self.merge();
-                self.run.pop_front();
+                self.run += 1;
             } else {
-                heap_pop(&mut self.v);
+                heap_pop(&mut self.buf[..n]);
+                self.heap -= 1;
             }
         }
-        self.top = self.least();
+        self.top = self.least().unwrap_or(NONE);
         Some(top)
     }
 
     /// Sorts the heap's entries into the run.
     #[cold]
     fn merge(&mut self) {
-        let mut add = std::mem::take(&mut self.v);
-        add.sort_unstable();
-        let (a, b) = (self.run.len(), add.len());
-        if self.run.back().is_none_or(|&r| r < add[0]) {
-            self.run.extend(add.iter().copied());
+        let (b, rs, end) = (self.heap as usize, self.run as usize, self.buf.len());
+        let v = &mut self.buf[..];
+        v[..b].sort_unstable();
+        // The merged run starts `b` places earlier, in the free places before it.
+        let to = rs - b;
+        if rs == end || v[b - 1] < v[rs] {
+            // All of the heap sorts before the run (keys that grow with time: the run is
+            // empty when a start first takes from the heap): it goes in front.
+            v.copy_within(0..b, to);
         } else {
-            // From the large end: the larger of the two lasts goes last; once the heap's
-            // entries are all placed, the run's that are left are where they were.
-            self.run.resize(a + b, add[0]);
-            let (mut i, mut j) = (a, b);
-            while j > 0 {
-                let k = i + j - 1;
-                if i > 0 && self.run[i - 1] > add[j - 1] {
-                    self.run[k] = self.run[i - 1];
-                    i -= 1;
-                } else {
-                    self.run[k] = add[j - 1];
-                    j -= 1;
+            // From the small end, the heap's entries from a copy: the writes stay below the
+            // run's next read, and once the heap's entries are all placed, the run's that
+            // are left are where they were.
+            let a = v[..b].to_vec();
+            let (mut i, mut k) = (rs, to);
+            for &e in &a {
+                while i < end && v[i] < e {
+                    v[k] = v[i];
+                    i += 1;
+                    k += 1;
                 }
+                v[k] = e;
+                k += 1;
             }
         }
-        add.clear();
-        // The heap refills to about what it held; a large one (a plan pushed before the
-        // first pop) is not kept beside the run it went into.
-        if add.capacity() > 4 * MERGE_MIN.max(self.run.len() / 8) {
-            add = Vec::new();
-        }
-        self.v = add;
+        self.run = to as u32;
+        self.heap = 0;
     }
 
     /// Gives the top entry a larger key and puts it in its place.
     #[inline]
     pub(crate) fn raise_top(&mut self, key: u64) {
-        let Some(mut top) = self.top else {
+        let Some(mut top) = self.peek() else {
             return;
         };
         top.key = key;
-        if self.run.front().is_some_and(|&r| r.slot == top.slot && r.tag == top.tag) {
-            self.run.pop_front();
-            heap_push(&mut self.v, top);
+        if self.run_front().is_some_and(|r| r.slot == top.slot && r.tag == top.tag) {
+            self.run += 1;
+            self.heap_push(top);
         } else {
-            self.v[0] = top;
-            sift_down(&mut self.v, 0);
+            self.buf[0] = top;
+            sift_down(&mut self.buf[..self.heap as usize], 0);
         }
-        self.top = self.least();
+        self.top = self.least().unwrap_or(NONE);
     }
 
     /// Records that one valid entry became stale.
@@ -788,8 +838,11 @@ impl LazyHeap {
         }
     }
 
-    /// Keeps the entries for which `f` gives a key, with that key, and restores the order.
+    /// Keeps the entries for which `f` gives a key, with that key, and restores the order;
+    /// a buffer left mostly free shrinks.
     pub(crate) fn rebuild(&mut self, mut f: impl FnMut(Entry) -> Option<u64>) {
+        let (b, rs, end) = (self.heap as usize, self.run as usize, self.buf.len());
+        let v = &mut self.buf[..];
         let mut keep = |e: &mut Entry| match f(*e) {
             Some(k) => {
                 e.key = k;
@@ -797,52 +850,73 @@ impl LazyHeap {
             }
             None => false,
         };
-        // The run in place, in one pass that also tells whether it is still sorted:
-        // unchanged keys leave it so, new ones (a policy change) may not.
-        let run = self.run.make_contiguous();
-        let (mut w, mut sorted) = (0, true);
-        for r in 0..run.len() {
-            let mut e = run[r];
+        // The heap's kept entries to its start, the run's to the buffer's end (in one pass
+        // each, the run's also telling whether it is still sorted: unchanged keys leave it
+        // so, new ones, a policy change, may not).
+        let mut h = 0;
+        for r in 0..b {
+            let mut e = v[r];
             if keep(&mut e) {
-                sorted &= w == 0 || run[w - 1] < e;
-                run[w] = e;
-                w += 1;
+                v[h] = e;
+                h += 1;
+            }
+        }
+        let (mut w, mut sorted) = (end, true);
+        for r in (rs..end).rev() {
+            let mut e = v[r];
+            if keep(&mut e) {
+                sorted &= w == end || e < v[w];
+                w -= 1;
+                v[w] = e;
             }
         }
         if !sorted {
-            run[..w].sort_unstable();
+            v[w..].sort_unstable();
         }
-        self.run.truncate(w);
-        self.v.retain_mut(&mut keep);
+        for i in (0..h / 2).rev() {
+            sift_down(&mut v[..h], i);
+        }
+        self.heap = h as u32;
+        self.run = w as u32;
         self.stale = 0;
-        for i in (0..self.v.len() / 2).rev() {
-            sift_down(&mut self.v, i);
+        let len = self.len();
+        if end > 2 * len + 16 {
+            let (r, new) = (end - w, len + len / 2 + 8);
+            self.buf.copy_within(w..end, new - r);
+            self.buf.truncate(new);
+            self.buf.shrink_to_fit();
+            self.run = (new - r) as u32;
         }
-        self.top = self.least();
+        self.top = self.least().unwrap_or(NONE);
     }
 
     /// Whether both parts keep their order and the cached top is the least entry (for
     /// tests and invariant checks).
     pub(crate) fn check(&self) -> Result<(), String> {
-        if self.run.iter().zip(self.run.iter().skip(1)).any(|(a, b)| a >= b) {
+        let (heap, run) = (&self.buf[..self.heap as usize], &self.buf[self.run as usize..]);
+        if self.heap > self.run {
+            return Err("heap and run overlap".into());
+        }
+        if run.windows(2).any(|w| w[0] >= w[1]) {
             return Err("run out of order".into());
         }
-        if (1..self.v.len()).any(|i| self.v[i] < self.v[(i - 1) / 2]) {
+        if (1..heap.len()).any(|i| heap[i] < heap[(i - 1) / 2]) {
             return Err("heap out of order".into());
         }
-        if self.top != self.least() {
+        if self.peek() != self.least() {
             return Err("cached top out of date".into());
         }
         Ok(())
     }
 }
 
-/// Pushes `e` onto the binary min-heap `v`; true when it became the top.
+/// Sifts `e` into the binary min-heap `v`, whose last place (one past the heap it held) is
+/// free; true when it became the top.
 #[inline(always)]
-fn heap_push(v: &mut Vec<Entry>, e: Entry) -> bool {
-    let n = v.len();
-    v.push(e);
-    let v = &mut v[..];
+fn heap_push(v: &mut [Entry], e: Entry) -> bool {
+    let Some(n) = v.len().checked_sub(1) else {
+        return false;
+    };
     let mut pos = n;
     if n >= 3 {
         // Most entries come to rest at the bottom or one level up. Those two cases take
@@ -866,10 +940,10 @@ fn heap_push(v: &mut Vec<Entry>, e: Entry) -> bool {
     sift_up(v, pos, e) == 0
 }
 
-/// Removes the top of the non-empty binary min-heap `v`.
+/// Removes the top of the binary min-heap `v`, leaving `v[..len - 1]` a heap.
 #[inline]
-fn heap_pop(v: &mut Vec<Entry>) {
-    let Some(last) = v.pop() else {
+fn heap_pop(v: &mut [Entry]) {
+    let Some((&mut last, v)) = v.split_last_mut() else {
         return;
     };
     if v.is_empty() {
@@ -878,7 +952,6 @@ fn heap_pop(v: &mut Vec<Entry>) {
     // Floyd's pop: walk the hole to the bottom along the smaller children, then sift the
     // former last entry up from there (it usually stays near the bottom). Written against
     // the slice's own length, so that the compiler drops the bounds checks.
-    let v = &mut v[..];
     let mut pos = 0;
     while 2 * pos + 2 < v.len() {
         let l = 2 * pos + 1;
@@ -984,7 +1057,7 @@ mod tests {
             } else if (x >> 40) % 8 == 0 {
                 // Raise the top's key.
                 if let Some(t) = h.peek() {
-                    let in_run = h.run.front() == Some(&t);
+                    let in_run = h.run_front() == Some(t);
                     // Past every key in the forward stretches, a little above its own in the
                     // back-dated ones.
                     let key = if (step / 1_000) % 2 == 0 {
@@ -1003,10 +1076,10 @@ mod tests {
                     }
                 }
             } else {
-                let run_before = h.run.len();
+                let run_before = h.run_len();
                 assert_eq!(h.pop(), model.pop_first());
                 // A merge: into an empty run (appended) or among the run's entries.
-                if h.run.len() > run_before.saturating_sub(1) {
+                if h.run_len() > run_before.saturating_sub(1) {
                     if run_before == 0 {
                         appended += 1;
                     } else {
@@ -1031,7 +1104,7 @@ mod tests {
                 h.check().unwrap_or_else(|e| panic!("{e} at step {step}"));
             }
         }
-        assert!(!h.v.is_empty() || !h.run.is_empty());
+        assert!(!h.is_empty());
         // Every path was taken.
         assert!(appended > 0 && interleaved > 10, "merges: {appended} appended, {interleaved} interleaved");
         assert!(from_run > 10 && from_heap > 10, "raised: {from_run} in the run, {from_heap} in the heap");
@@ -1054,20 +1127,50 @@ mod tests {
         let (mut last, mut appends) = (0, 0);
         for _ in 0..3_000 {
             push(&mut h);
-            let run_before = h.run.len();
+            let run_before = h.run_len();
             let e = h.pop().unwrap();
             assert!(e.key > last);
             last = e.key;
             if run_before == 0 {
                 // The whole heap went into the run.
-                assert!(h.v.is_empty() && h.run.len() == 300, "{} in the run, {} in the heap", h.run.len(), h.v.len());
+                assert!(
+                    (h.heap == 0) && h.run_len() == 300,
+                    "{} in the run, {} in the heap",
+                    h.run_len(),
+                    (h.heap as usize)
+                );
                 appends += 1;
             } else {
-                assert_eq!(h.run.len(), run_before - 1, "a start from the run merged");
+                assert_eq!(h.run_len(), run_before - 1, "a start from the run merged");
             }
         }
         assert!(appends >= 9, "{appends} merges");
         h.check().unwrap();
+    }
+
+    #[test]
+    fn a_drained_queue_gives_its_room_back_at_the_next_rebuild() {
+        let mut h = LazyHeap::default();
+        for i in 0..5_000u32 {
+            h.push(Entry { key: (i as u64 * 7919) % 5_003, slot: i, tag: 1 });
+        }
+        let mut last = None;
+        for _ in 0..4_900 {
+            let e = h.pop();
+            assert!(e > last);
+            last = e;
+        }
+        assert!(h.capacity() >= 5_000);
+        h.rebuild(|e| Some(e.key));
+        assert_eq!(h.len(), 100);
+        assert!(h.capacity() < 200, "{} places kept for 100 entries", h.capacity());
+        h.check().unwrap();
+        for _ in 0..100 {
+            let e = h.pop();
+            assert!(e > last);
+            last = e;
+        }
+        assert!(h.is_empty() && h.pop().is_none());
     }
 
     #[test]
@@ -1077,13 +1180,13 @@ mod tests {
             h.push(Entry { key: (MERGE_MAX as u64 + 10 - i as u64) * 3, slot: i, tag: 1 });
         }
         assert_eq!(h.pop().unwrap().key, 3);
-        while h.v.len() > MERGE_MAX {
+        while (h.heap as usize) > MERGE_MAX {
             h.pop();
-            assert!(h.run.is_empty(), "a heap of {} entries was sorted in one merge", h.v.len() + 1);
+            assert!((h.run_len() == 0), "a heap of {} entries was sorted in one merge", (h.heap as usize) + 1);
         }
         // Now small enough: the next pop merges it.
         h.pop();
-        assert!(h.v.is_empty() && h.run.len() == MERGE_MAX - 1);
+        assert!((h.heap == 0) && h.run_len() == MERGE_MAX - 1);
         h.check().unwrap();
     }
 
