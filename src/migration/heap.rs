@@ -602,9 +602,10 @@ fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
 /// at a million queued tasks reads the run's front, usually the cache line the previous
 /// start from this pair read, and a small heap's top, where a pop from one big heap walks
 /// its whole depth, a cache miss per level (most of what starting a task cost). A merge
-/// sorts the heap's entries and moves the run's entries that sort after the smallest of
-/// them: none when keys grow with time, as queue times do, and at most eight per entry
-/// merged, so each entry pushed costs O(log n) in all.
+/// sorts the heap's entries and moves the run's entries that sort before the largest of
+/// them: none when keys grow with time, as queue times do (the run is then empty when a
+/// start first takes from the heap), and at most eight per entry merged, so each entry
+/// pushed costs O(log n) in all.
 ///
 /// Both parts share one buffer, the heap at its start and the run at its end: a pop from
 /// the run frees a place at the run's front, a push takes the first free place after the
@@ -626,8 +627,8 @@ pub(crate) struct LazyHeap {
     top: Entry,
 }
 
-/// The heap is merged into the run once it holds at least this many entries and an eighth
-/// of the run.
+/// A start that takes the heap's top merges the heap into the run first when the heap
+/// holds at least this many entries and an eighth of the run.
 pub(crate) const MERGE_MIN: usize = 8;
 
 /// The largest heap sorted into the run in one merge (a sort of 1,024 entries takes tens

@@ -145,9 +145,7 @@ fn petgraph_components(m: &[u64], n: usize) -> Vec<usize> {
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("partition");
-    g.sample_size(10)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_millis(500));
+    g.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
     for n in [1_000usize, 10_000] {
         for shape in [Shape::Full, Shape::Split, Shape::Bridge] {
             let label = format!("{}/{n}", shape.name());
@@ -168,10 +166,9 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| black_box(naive_components(black_box(&mutual), n)))
             });
             if n <= 1_000 || !matches!(shape, Shape::Full) {
-                g.bench_function(
-                    BenchmarkId::new("petgraph_unionfind_components", &label),
-                    |b| b.iter(|| black_box(petgraph_components(black_box(&mutual), n))),
-                );
+                g.bench_function(BenchmarkId::new("petgraph_unionfind_components", &label), |b| {
+                    b.iter(|| black_box(petgraph_components(black_box(&mutual), n)))
+                });
             }
         }
     }
@@ -196,8 +193,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             t += 1;
             flip = !flip;
-            d.report(0, if flip { &fewer } else { &all }, Time(t))
-                .unwrap();
+            d.report(0, if flip { &fewer } else { &all }, Time(t)).unwrap();
             d.tick(Time(t));
         })
     });

@@ -46,7 +46,12 @@ fn key(i: u64) -> u64 {
 }
 
 /// Times `iters` batches of `op` (1,000 operations each), with `undo` run untimed after each.
-fn batched<S>(state: &mut S, iters: u64, mut op: impl FnMut(&mut S, u32), mut undo: impl FnMut(&mut S, u32)) -> Duration {
+fn batched<S>(
+    state: &mut S,
+    iters: u64,
+    mut op: impl FnMut(&mut S, u32),
+    mut undo: impl FnMut(&mut S, u32),
+) -> Duration {
     let mut total = Duration::ZERO;
     let mut round = 0u32;
     for _ in 0..iters {
@@ -73,57 +78,77 @@ fn heaps(c: &mut Criterion) {
     }
     g.bench_function("trimtab IndexedHeap push", |b| {
         b.iter_custom(|it| {
-            batched(&mut h, it, |h, r| {
-                for j in 0..BATCH {
-                    h.push(N + j, key((r as u64) << 20 | j as u64)).unwrap();
-                }
-            }, |h, _| {
-                for j in 0..BATCH {
-                    h.remove(N + j);
-                }
-            })
+            batched(
+                &mut h,
+                it,
+                |h, r| {
+                    for j in 0..BATCH {
+                        h.push(N + j, key((r as u64) << 20 | j as u64)).unwrap();
+                    }
+                },
+                |h, _| {
+                    for j in 0..BATCH {
+                        h.remove(N + j);
+                    }
+                },
+            )
         })
     });
     g.bench_function("trimtab IndexedHeap pop", |b| {
         b.iter_custom(|it| {
             let mut st = (&mut h, Vec::with_capacity(BATCH as usize));
-            batched(&mut st, it, |(h, popped), _| {
-                for _ in 0..BATCH {
-                    popped.push(black_box(h.pop()).unwrap());
-                }
-            }, |(h, popped), _| {
-                for (id, k) in popped.drain(..) {
-                    h.push(id, k);
-                }
-            })
+            batched(
+                &mut st,
+                it,
+                |(h, popped), _| {
+                    for _ in 0..BATCH {
+                        popped.push(black_box(h.pop()).unwrap());
+                    }
+                },
+                |(h, popped), _| {
+                    for (id, k) in popped.drain(..) {
+                        h.push(id, k);
+                    }
+                },
+            )
         })
     });
     g.bench_function("trimtab IndexedHeap cancel", |b| {
         b.iter_custom(|it| {
             let mut st = (&mut h, Vec::with_capacity(BATCH as usize));
-            batched(&mut st, it, |(h, removed), r| {
-                for j in 0..BATCH {
-                    let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
-                    if let Some(k) = h.remove(id) {
-                        removed.push((id, k));
+            batched(
+                &mut st,
+                it,
+                |(h, removed), r| {
+                    for j in 0..BATCH {
+                        let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
+                        if let Some(k) = h.remove(id) {
+                            removed.push((id, k));
+                        }
                     }
-                }
-            }, |(h, removed), _| {
-                for (id, k) in removed.drain(..) {
-                    h.push(id, k);
-                }
-            })
+                },
+                |(h, removed), _| {
+                    for (id, k) in removed.drain(..) {
+                        h.push(id, k);
+                    }
+                },
+            )
         })
     });
     g.bench_function("trimtab IndexedHeap re-prioritize", |b| {
         b.iter_custom(|it| {
-            batched(&mut h, it, |h, _| {
-                for _ in 0..BATCH {
-                    fresh += 1;
-                    let x = key(fresh);
-                    h.change_key((x % N as u64) as u32, x >> 8);
-                }
-            }, |_, _| {})
+            batched(
+                &mut h,
+                it,
+                |h, _| {
+                    for _ in 0..BATCH {
+                        fresh += 1;
+                        let x = key(fresh);
+                        h.change_key((x % N as u64) as u32, x >> 8);
+                    }
+                },
+                |_, _| {},
+            )
         })
     });
     drop(h);
@@ -135,57 +160,77 @@ fn heaps(c: &mut Criterion) {
     }
     g.bench_function("priority-queue push", |b| {
         b.iter_custom(|it| {
-            batched(&mut pq, it, |q, r| {
-                for j in 0..BATCH {
-                    q.push(N + j, key((r as u64) << 20 | j as u64));
-                }
-            }, |q, _| {
-                for j in 0..BATCH {
-                    q.remove(&(N + j));
-                }
-            })
+            batched(
+                &mut pq,
+                it,
+                |q, r| {
+                    for j in 0..BATCH {
+                        q.push(N + j, key((r as u64) << 20 | j as u64));
+                    }
+                },
+                |q, _| {
+                    for j in 0..BATCH {
+                        q.remove(&(N + j));
+                    }
+                },
+            )
         })
     });
     g.bench_function("priority-queue pop", |b| {
         b.iter_custom(|it| {
             let mut st = (&mut pq, Vec::with_capacity(BATCH as usize));
-            batched(&mut st, it, |(q, popped), _| {
-                for _ in 0..BATCH {
-                    popped.push(black_box(q.pop()).unwrap());
-                }
-            }, |(q, popped), _| {
-                for (id, k) in popped.drain(..) {
-                    q.push(id, k);
-                }
-            })
+            batched(
+                &mut st,
+                it,
+                |(q, popped), _| {
+                    for _ in 0..BATCH {
+                        popped.push(black_box(q.pop()).unwrap());
+                    }
+                },
+                |(q, popped), _| {
+                    for (id, k) in popped.drain(..) {
+                        q.push(id, k);
+                    }
+                },
+            )
         })
     });
     g.bench_function("priority-queue cancel", |b| {
         b.iter_custom(|it| {
             let mut st = (&mut pq, Vec::with_capacity(BATCH as usize));
-            batched(&mut st, it, |(q, removed), r| {
-                for j in 0..BATCH {
-                    let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
-                    if let Some(e) = q.remove(&id) {
-                        removed.push(e);
+            batched(
+                &mut st,
+                it,
+                |(q, removed), r| {
+                    for j in 0..BATCH {
+                        let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
+                        if let Some(e) = q.remove(&id) {
+                            removed.push(e);
+                        }
                     }
-                }
-            }, |(q, removed), _| {
-                for (id, k) in removed.drain(..) {
-                    q.push(id, k);
-                }
-            })
+                },
+                |(q, removed), _| {
+                    for (id, k) in removed.drain(..) {
+                        q.push(id, k);
+                    }
+                },
+            )
         })
     });
     g.bench_function("priority-queue re-prioritize", |b| {
         b.iter_custom(|it| {
-            batched(&mut pq, it, |q, _| {
-                for _ in 0..BATCH {
-                    fresh += 1;
-                    let x = key(fresh);
-                    q.change_priority(&((x % N as u64) as u32), x >> 8);
-                }
-            }, |_, _| {})
+            batched(
+                &mut pq,
+                it,
+                |q, _| {
+                    for _ in 0..BATCH {
+                        fresh += 1;
+                        let x = key(fresh);
+                        q.change_priority(&((x % N as u64) as u32), x >> 8);
+                    }
+                },
+                |_, _| {},
+            )
         })
     });
     drop(pq);
@@ -197,57 +242,77 @@ fn heaps(c: &mut Criterion) {
     }
     g.bench_function("keyed_priority_queue push", |b| {
         b.iter_custom(|it| {
-            batched(&mut kq, it, |q, r| {
-                for j in 0..BATCH {
-                    q.push(N + j, key((r as u64) << 20 | j as u64));
-                }
-            }, |q, _| {
-                for j in 0..BATCH {
-                    q.remove(&(N + j));
-                }
-            })
+            batched(
+                &mut kq,
+                it,
+                |q, r| {
+                    for j in 0..BATCH {
+                        q.push(N + j, key((r as u64) << 20 | j as u64));
+                    }
+                },
+                |q, _| {
+                    for j in 0..BATCH {
+                        q.remove(&(N + j));
+                    }
+                },
+            )
         })
     });
     g.bench_function("keyed_priority_queue pop", |b| {
         b.iter_custom(|it| {
             let mut st = (&mut kq, Vec::with_capacity(BATCH as usize));
-            batched(&mut st, it, |(q, popped), _| {
-                for _ in 0..BATCH {
-                    popped.push(black_box(q.pop()).unwrap());
-                }
-            }, |(q, popped), _| {
-                for (id, k) in popped.drain(..) {
-                    q.push(id, k);
-                }
-            })
+            batched(
+                &mut st,
+                it,
+                |(q, popped), _| {
+                    for _ in 0..BATCH {
+                        popped.push(black_box(q.pop()).unwrap());
+                    }
+                },
+                |(q, popped), _| {
+                    for (id, k) in popped.drain(..) {
+                        q.push(id, k);
+                    }
+                },
+            )
         })
     });
     g.bench_function("keyed_priority_queue cancel", |b| {
         b.iter_custom(|it| {
             let mut st = (&mut kq, Vec::with_capacity(BATCH as usize));
-            batched(&mut st, it, |(q, removed), r| {
-                for j in 0..BATCH {
-                    let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
-                    if let Some(k) = q.remove(&id) {
-                        removed.push((id, k));
+            batched(
+                &mut st,
+                it,
+                |(q, removed), r| {
+                    for j in 0..BATCH {
+                        let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
+                        if let Some(k) = q.remove(&id) {
+                            removed.push((id, k));
+                        }
                     }
-                }
-            }, |(q, removed), _| {
-                for (id, k) in removed.drain(..) {
-                    q.push(id, k);
-                }
-            })
+                },
+                |(q, removed), _| {
+                    for (id, k) in removed.drain(..) {
+                        q.push(id, k);
+                    }
+                },
+            )
         })
     });
     g.bench_function("keyed_priority_queue re-prioritize", |b| {
         b.iter_custom(|it| {
-            batched(&mut kq, it, |q, _| {
-                for _ in 0..BATCH {
-                    fresh += 1;
-                    let x = key(fresh);
-                    let _ = q.set_priority(&((x % N as u64) as u32), x >> 8);
-                }
-            }, |_, _| {})
+            batched(
+                &mut kq,
+                it,
+                |q, _| {
+                    for _ in 0..BATCH {
+                        fresh += 1;
+                        let x = key(fresh);
+                        let _ = q.set_priority(&((x % N as u64) as u32), x >> 8);
+                    }
+                },
+                |_, _| {},
+            )
         })
     });
     drop(kq);
@@ -278,15 +343,20 @@ fn heaps(c: &mut Criterion) {
     g.bench_function("std BinaryHeap pop", |b| {
         b.iter_custom(|it| {
             let mut st = (&mut bh, Vec::with_capacity(BATCH as usize));
-            batched(&mut st, it, |(q, popped), _| {
-                for _ in 0..BATCH {
-                    popped.push(black_box(q.pop()).unwrap());
-                }
-            }, |(q, popped), _| {
-                for e in popped.drain(..) {
-                    q.push(e);
-                }
-            })
+            batched(
+                &mut st,
+                it,
+                |(q, popped), _| {
+                    for _ in 0..BATCH {
+                        popped.push(black_box(q.pop()).unwrap());
+                    }
+                },
+                |(q, popped), _| {
+                    for e in popped.drain(..) {
+                        q.push(e);
+                    }
+                },
+            )
         })
     });
     drop(bh);
@@ -323,20 +393,25 @@ fn scheduler(c: &mut Criterion) {
     g.bench_function("trimtab scheduler push", |b| {
         b.iter_custom(|it| {
             let mut st = (&mut s, Vec::with_capacity(BATCH as usize));
-            batched(&mut st, it, |(s, fresh), _| {
-                for _ in 0..BATCH {
-                    let h = trimtab::hash::mix64(pg as u64);
-                    let from = (h % 64) as u32;
-                    let mut r = MoveRequest::new(pg, 0, (from, 0), ((from + 1) % 64, 0), 1 << 30);
-                    r.priority = 1 + ((h >> 20) % 10) as u8;
-                    fresh.push(s.push(r, Time::ZERO).unwrap());
-                    pg += 1;
-                }
-            }, |(s, fresh), _| {
-                for id in fresh.drain(..) {
-                    s.cancel(id, Time::ZERO).unwrap();
-                }
-            })
+            batched(
+                &mut st,
+                it,
+                |(s, fresh), _| {
+                    for _ in 0..BATCH {
+                        let h = trimtab::hash::mix64(pg as u64);
+                        let from = (h % 64) as u32;
+                        let mut r = MoveRequest::new(pg, 0, (from, 0), ((from + 1) % 64, 0), 1 << 30);
+                        r.priority = 1 + ((h >> 20) % 10) as u8;
+                        fresh.push(s.push(r, Time::ZERO).unwrap());
+                        pg += 1;
+                    }
+                },
+                |(s, fresh), _| {
+                    for id in fresh.drain(..) {
+                        s.cancel(id, Time::ZERO).unwrap();
+                    }
+                },
+            )
         })
     });
     while s.poll_event().is_some() {}
@@ -357,35 +432,51 @@ fn scheduler(c: &mut Criterion) {
         b.iter_custom(|it| {
             gather(&ids, &mut k, &mut batch);
             let mut st = (&mut s, &mut batch);
-            batched(&mut st, it, |(s, batch), _| {
-                for &(_, id) in batch.iter() {
-                    // A fresh random priority each time (one in ten is the task's own).
-                    fresh += 1;
-                    let p = 1 + (key(fresh) % 10) as u8;
-                    s.set_priority(id, p, Time::ZERO).unwrap();
-                }
-            }, |(_, batch), _| gather(&ids, &mut k, batch))
+            batched(
+                &mut st,
+                it,
+                |(s, batch), _| {
+                    for &(_, id) in batch.iter() {
+                        // A fresh random priority each time (one in ten is the task's own).
+                        fresh += 1;
+                        let p = 1 + (key(fresh) % 10) as u8;
+                        s.set_priority(id, p, Time::ZERO).unwrap();
+                    }
+                },
+                |(_, batch), _| gather(&ids, &mut k, batch),
+            )
         })
     });
     g.bench_function("trimtab scheduler cancel", |b| {
         b.iter_custom(|it| {
             gather(&ids, &mut k, &mut batch);
             let mut st = (&mut s, (&mut ids, &mut batch));
-            batched(&mut st, it, |(s, (_, batch)), _| {
-                for &(_, id) in batch.iter() {
-                    s.cancel(id, Time::ZERO).unwrap();
-                }
-            }, |(s, (ids, batch)), _| {
-                for &(k, _) in batch.iter() {
-                    let h = trimtab::hash::mix64(k as u64);
-                    let from = (h % 64) as u32;
-                    let mut r = MoveRequest::new(k as u32, 0, (from, 0), ((from + 1 + ((h >> 8) % 63) as u32) % 64, 0), 1 << 30);
-                    r.priority = 1 + ((h >> 20) % 10) as u8;
-                    ids[k] = s.push(r, Time::ZERO).unwrap();
-                }
-                while s.poll_event().is_some() {}
-                gather(ids, &mut k, batch);
-            })
+            batched(
+                &mut st,
+                it,
+                |(s, (_, batch)), _| {
+                    for &(_, id) in batch.iter() {
+                        s.cancel(id, Time::ZERO).unwrap();
+                    }
+                },
+                |(s, (ids, batch)), _| {
+                    for &(k, _) in batch.iter() {
+                        let h = trimtab::hash::mix64(k as u64);
+                        let from = (h % 64) as u32;
+                        let mut r = MoveRequest::new(
+                            k as u32,
+                            0,
+                            (from, 0),
+                            ((from + 1 + ((h >> 8) % 63) as u32) % 64, 0),
+                            1 << 30,
+                        );
+                        r.priority = 1 + ((h >> 20) % 10) as u8;
+                        ids[k] = s.push(r, Time::ZERO).unwrap();
+                    }
+                    while s.poll_event().is_some() {}
+                    gather(ids, &mut k, batch);
+                },
+            )
         })
     });
 
@@ -450,6 +541,12 @@ fn scheduler(c: &mut Criterion) {
             })
         });
     }
+    // The same count after every row above, so after tens of thousands of pop rounds: what
+    // the queue holds once the plan's tasks are gone and every pair's queue has turned over.
+    println!(
+        "trimtab scheduler: {:.1} bytes per queued task at 1M after the rows above (allocator count)",
+        (LIVE.load(Ordering::Relaxed) - before - ids.capacity() * 8) as f64 / N as f64
+    );
     drop(s);
     let mut small = Scheduler::new(cfg, Time::ZERO).unwrap();
     small.push_plan(plan_1m(1_000), Time::ZERO).unwrap();
@@ -477,14 +574,20 @@ fn scheduler(c: &mut Criterion) {
     for i in 0..N {
         kq.push(i, key(i as u64));
     }
-    println!("keyed_priority_queue: {:.1} bytes per entry at 1M", (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64);
+    println!(
+        "keyed_priority_queue: {:.1} bytes per entry at 1M",
+        (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64
+    );
     drop(kq);
     let before = LIVE.load(Ordering::Relaxed);
     let mut h = IndexedHeap::with_capacity(N);
     for i in 0..N {
         h.push(i, key(i as u64));
     }
-    println!("trimtab IndexedHeap: {:.1} bytes per entry at 1M", (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64);
+    println!(
+        "trimtab IndexedHeap: {:.1} bytes per entry at 1M",
+        (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64
+    );
 }
 
 fn makespan(_c: &mut Criterion) {

@@ -39,7 +39,9 @@ fn ours(c: &mut Criterion) {
         })
     });
 
-    let mut t = Throttle::new(ThrottleConfig { global: Limit::new(RATE, RATE), ..ThrottleConfig::default() }, Time::ZERO).unwrap();
+    let mut t =
+        Throttle::new(ThrottleConfig { global: Limit::new(RATE, RATE), ..ThrottleConfig::default() }, Time::ZERO)
+            .unwrap();
     let l = Limit::new(RATE, RATE);
     let nodes: Vec<_> = (0..64).map(|i| t.add_node(i, l, l, Time::ZERO).unwrap()).collect();
     let mut i = 0usize;
@@ -59,7 +61,8 @@ fn ours(c: &mut Criterion) {
     });
 
     // governor counts cells; a byte-per-cell quota tops out at u32 cells per check.
-    let q = governor::Quota::per_second(NonZeroU32::new(u32::MAX).unwrap()).allow_burst(NonZeroU32::new(u32::MAX).unwrap());
+    let q =
+        governor::Quota::per_second(NonZeroU32::new(u32::MAX).unwrap()).allow_burst(NonZeroU32::new(u32::MAX).unwrap());
     let gov = governor::RateLimiter::direct(q);
     g.bench_function("governor 0.10 check_n (quanta clock)", |bch| {
         bch.iter(|| black_box(gov.check_n(NonZeroU32::new(N as u32).unwrap())))
@@ -73,11 +76,17 @@ fn ours(c: &mut Criterion) {
         })
     });
 
-    let rl = ratelimit::Ratelimiter::builder(RATE / 1000, Duration::from_millis(1)).max_tokens(RATE).initial_available(RATE).build().unwrap();
+    let rl = ratelimit::Ratelimiter::builder(RATE / 1000, Duration::from_millis(1))
+        .max_tokens(RATE)
+        .initial_available(RATE)
+        .build()
+        .unwrap();
     g.bench_function("ratelimit 0.10 try_wait (1 token)", |bch| bch.iter(|| black_box(rl.try_wait())));
 
     let mclock = async_speed_limit::clock::ManualClock::new();
-    let asl = <async_speed_limit::Limiter<async_speed_limit::clock::ManualClock>>::builder(RATE as f64).clock(mclock.clone()).build();
+    let asl = <async_speed_limit::Limiter<async_speed_limit::clock::ManualClock>>::builder(RATE as f64)
+        .clock(mclock.clone())
+        .build();
     let mut ns = 0u64;
     g.bench_function("async-speed-limit 0.4 consume_duration (manual clock)", |bch| {
         bch.iter(|| {
@@ -97,14 +106,21 @@ fn ours(c: &mut Criterion) {
             let _ = std::hint::black_box(ba.try_acquire(std::hint::black_box(N), Time(now_a)));
         })
     });
-    let mut ta = Throttle::new(ThrottleConfig { global: Limit::new(RATE, RATE), ..ThrottleConfig::default() }, Time::ZERO).unwrap();
+    let mut ta =
+        Throttle::new(ThrottleConfig { global: Limit::new(RATE, RATE), ..ThrottleConfig::default() }, Time::ZERO)
+            .unwrap();
     let nodes_a: Vec<_> = (0..64).map(|i| ta.add_node(i, l, l, Time::ZERO).unwrap()).collect();
     let mut j = 0usize;
     g.bench_function("trimtab throttle try_acquire (out+in+global, admits, std black_box)", |bch| {
         bch.iter(|| {
             now_a += 10;
             j = (j + 7) & 63;
-            let _ = std::hint::black_box(ta.try_acquire(nodes_a[j], nodes_a[(j + 1) & 63], std::hint::black_box(N), Time(now_a)));
+            let _ = std::hint::black_box(ta.try_acquire(
+                nodes_a[j],
+                nodes_a[(j + 1) & 63],
+                std::hint::black_box(N),
+                Time(now_a),
+            ));
         })
     });
     // governor keeps its cell interval in whole nanoseconds (at least 1), so this quota is in

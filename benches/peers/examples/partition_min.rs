@@ -37,12 +37,7 @@ fn main() {
         let all: Vec<u64> = (1..n).collect();
         let fewer: Vec<u64> = (2..n).collect();
         for i in 0..200_000u64 {
-            d.report(
-                0,
-                if i % 2 == 0 { &fewer } else { &all },
-                Time(2_000_000_000 + i),
-            )
-            .unwrap();
+            d.report(0, if i % 2 == 0 { &fewer } else { &all }, Time(2_000_000_000 + i)).unwrap();
             d.tick(Time(2_000_000_000 + i));
         }
         return;
@@ -76,8 +71,7 @@ fn main() {
     let t = min_of(2_000, || {
         now += 1;
         flip = !flip;
-        d.report(0, if flip { &fewer } else { &all }, Time(now))
-            .unwrap();
+        d.report(0, if flip { &fewer } else { &all }, Time(now)).unwrap();
         d.tick(Time(now));
     });
     println!("update changed   n=1000: {:.2} us", t * 1e6);
