@@ -1361,13 +1361,24 @@ impl Scheduler {
     }
 
     /// Enters the tasks this admission started in the running list, in the order started,
-    /// and reports them. Kept apart from the choosing, which reads no task record: these
-    /// records (a cache miss each at a million tasks) are then read in one loop whose
-    /// misses overlap, not one at a time between heap updates.
+    /// and reports them. Kept apart from the choosing, which touches no task record and no
+    /// tag: these (a cache miss each at a million tasks) are all asked for first, then read
+    /// and written in one loop, not one at a time between heap updates. A tag cleared in
+    /// start_top cost more than the heap's work there: a store that misses holds up the
+    /// stores behind it once the store buffer fills.
     fn enter_running(&mut self) {
         let mut started = std::mem::take(&mut self.starting);
         let chunk = self.cfg.chunk_bytes;
+        // Every record and tag asked for first: the loop below would otherwise wait on them
+        // a few at a time (the work between two records fills the window misses overlap in).
+        for &(slot, ..) in &started {
+            if let (Some(t), Some(tag)) = (self.tasks.get(slot as usize), self.tags.get(slot as usize)) {
+                crate::hint::prefetch(t);
+                crate::hint::prefetch(tag);
+            }
+        }
         for &(slot, src, dst, crit) in &started {
+            self.tags[slot as usize] = 0;
             let pos = self.running.len() as u32;
             let t = &mut self.tasks[slot as usize];
             t.state = TaskState::Running;
@@ -1441,7 +1452,8 @@ impl Scheduler {
         let Some(Entry { slot, .. }) = self.pairs[p as usize].heap.pop() else {
             return;
         };
-        self.tags[slot as usize] = 0;
+        // Its tag (no longer current: the entry is gone) is cleared with the record's
+        // writes, in enter_running.
         self.fix_top(p);
         let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
         self.nodes[s as usize].out_running += 1;
