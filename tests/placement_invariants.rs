@@ -215,20 +215,25 @@ fn weights_are_honoured_within_statistical_bounds() {
     }
 }
 
-#[test]
-fn a_domain_too_heavy_is_capped_and_reported() {
-    // Racks weighing 5:1:1 with 3 replicas across racks: each rack holds one shard per PG.
+/// Rack `r` holds devices `10r` and `10r + 1`, one host each, both of weight `weights[r]`.
+fn racks_weighing(weights: &[f64], capacity: u64) -> Topology {
     let mut specs = Vec::new();
-    for (r, w) in [(0, 5.0), (1, 1.0), (2, 1.0)] {
+    for (r, &w) in weights.iter().enumerate() {
         for d in 0..2u32 {
             specs.push(
-                DeviceSpec::new(r * 10 + d, 1)
+                DeviceSpec::new(r as u32 * 10 + d, capacity)
                     .at(&[("rack", &format!("r{r}")), ("host", &format!("h{r}-{d}"))])
                     .weight(w),
             );
         }
     }
-    let t = Topology::from_devices(&["rack", "host"], specs).unwrap();
+    Topology::from_devices(&["rack", "host"], specs).unwrap()
+}
+
+#[test]
+fn a_domain_too_heavy_is_capped_and_reported() {
+    // Racks weighing 5:1:1 with 3 replicas across racks: each rack holds one shard per PG.
+    let t = racks_weighing(&[5.0, 1.0, 1.0], 1);
     let mut p = Placement::compute(&t, &Rule::replicated(3, "rack"), 1000).unwrap();
     p.balance(&t, &BalancerConfig::default(), 50).unwrap();
     let r = p.report();
@@ -258,17 +263,7 @@ fn a_light_domain_still_gets_its_shard() {
     // Racks weighing 8:8:1 with 3 shards across racks: every PG needs the light rack, which
     // an attempt draws about once in 17, so 50 attempts miss it for about one PG in 20 (the
     // shard CRUSH leaves unplaced). The last resort places every one, on the light rack.
-    let mut specs = Vec::new();
-    for (r, w) in [(0u32, 8.0), (1, 8.0), (2, 1.0)] {
-        for d in 0..2u32 {
-            specs.push(
-                DeviceSpec::new(r * 10 + d, 1_000_000_000_000)
-                    .at(&[("rack", &format!("r{r}")), ("host", &format!("h{r}-{d}"))])
-                    .weight(w),
-            );
-        }
-    }
-    let t = Topology::from_devices(&["rack", "host"], specs).unwrap();
+    let t = racks_weighing(&[8.0, 8.0, 1.0], 1_000_000_000_000);
     for rule in [Rule::replicated(3, "rack"), Rule::erasure(2, 1, "rack")] {
         let p = Placement::compute(&t, &rule, 4000).unwrap();
         assert_eq!(p.report().degraded_pgs, 0, "{rule:?}");

@@ -64,6 +64,160 @@ fn batched<S>(
     total / BATCH
 }
 
+/// An indexed priority queue over `u32` ids with `u64` keys: what the three queues compared
+/// here have in common (one min-ordered, two max-ordered, which changes none of the rows).
+trait Keyed {
+    fn add(&mut self, id: u32, k: u64);
+    fn take(&mut self) -> Option<(u32, u64)>;
+    fn cancel(&mut self, id: u32) -> Option<u64>;
+    fn rekey(&mut self, id: u32, k: u64);
+}
+
+impl Keyed for IndexedHeap<u64> {
+    #[inline]
+    fn add(&mut self, id: u32, k: u64) {
+        self.push(id, k).unwrap();
+    }
+    #[inline]
+    fn take(&mut self) -> Option<(u32, u64)> {
+        self.pop()
+    }
+    #[inline]
+    fn cancel(&mut self, id: u32) -> Option<u64> {
+        self.remove(id)
+    }
+    #[inline]
+    fn rekey(&mut self, id: u32, k: u64) {
+        self.change_key(id, k);
+    }
+}
+
+impl Keyed for priority_queue::PriorityQueue<u32, u64> {
+    #[inline]
+    fn add(&mut self, id: u32, k: u64) {
+        self.push(id, k);
+    }
+    #[inline]
+    fn take(&mut self) -> Option<(u32, u64)> {
+        self.pop()
+    }
+    #[inline]
+    fn cancel(&mut self, id: u32) -> Option<u64> {
+        self.remove(&id).map(|e| e.1)
+    }
+    #[inline]
+    fn rekey(&mut self, id: u32, k: u64) {
+        self.change_priority(&id, k);
+    }
+}
+
+impl Keyed for keyed_priority_queue::KeyedPriorityQueue<u32, u64> {
+    #[inline]
+    fn add(&mut self, id: u32, k: u64) {
+        self.push(id, k);
+    }
+    #[inline]
+    fn take(&mut self) -> Option<(u32, u64)> {
+        self.pop()
+    }
+    #[inline]
+    fn cancel(&mut self, id: u32) -> Option<u64> {
+        self.remove(&id)
+    }
+    #[inline]
+    fn rekey(&mut self, id: u32, k: u64) {
+        let _ = self.set_priority(&id, k);
+    }
+}
+
+/// Fills `q` with 1M keys and times push, pop, cancel and re-prioritize on it, each in
+/// batches of 1,000 undone untimed.
+fn queue_rows<Q: Keyed>(
+    g: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    name: &str,
+    q: &mut Q,
+    fresh: &mut u64,
+) {
+    for i in 0..N {
+        q.add(i, key(i as u64));
+    }
+    g.bench_function(format!("{name} push"), |b| {
+        b.iter_custom(|it| {
+            batched(
+                &mut *q,
+                it,
+                |q, r| {
+                    for j in 0..BATCH {
+                        q.add(N + j, key((r as u64) << 20 | j as u64));
+                    }
+                },
+                |q, _| {
+                    for j in 0..BATCH {
+                        q.cancel(N + j);
+                    }
+                },
+            )
+        })
+    });
+    g.bench_function(format!("{name} pop"), |b| {
+        b.iter_custom(|it| {
+            let mut st = (&mut *q, Vec::with_capacity(BATCH as usize));
+            batched(
+                &mut st,
+                it,
+                |(q, popped), _| {
+                    for _ in 0..BATCH {
+                        popped.push(black_box(q.take()).unwrap());
+                    }
+                },
+                |(q, popped), _| {
+                    for (id, k) in popped.drain(..) {
+                        q.add(id, k);
+                    }
+                },
+            )
+        })
+    });
+    g.bench_function(format!("{name} cancel"), |b| {
+        b.iter_custom(|it| {
+            let mut st = (&mut *q, Vec::with_capacity(BATCH as usize));
+            batched(
+                &mut st,
+                it,
+                |(q, removed), r| {
+                    for j in 0..BATCH {
+                        let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
+                        if let Some(k) = q.cancel(id) {
+                            removed.push((id, k));
+                        }
+                    }
+                },
+                |(q, removed), _| {
+                    for (id, k) in removed.drain(..) {
+                        q.add(id, k);
+                    }
+                },
+            )
+        })
+    });
+    g.bench_function(format!("{name} re-prioritize"), |b| {
+        b.iter_custom(|it| {
+            batched(
+                &mut *q,
+                it,
+                |q, _| {
+                    for _ in 0..BATCH {
+                        *fresh += 1;
+                        let x = key(*fresh);
+                        q.rekey((x % N as u64) as u32, x >> 8);
+                    }
+                },
+                |_, _| {},
+            )
+        })
+    });
+}
+
 fn heaps(c: &mut Criterion) {
     // A fresh (id, key) for every re-prioritisation, across samples too: a repeated one
     // would change nothing.
@@ -71,250 +225,15 @@ fn heaps(c: &mut Criterion) {
     let mut g = c.benchmark_group("queue at 1M");
     g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500)).sample_size(20);
 
-    // --- trimtab IndexedHeap ---
+    // --- trimtab IndexedHeap, priority-queue, keyed_priority_queue: the same four rows ---
     let mut h = IndexedHeap::with_capacity(N + BATCH);
-    for i in 0..N {
-        h.push(i, key(i as u64)).unwrap();
-    }
-    g.bench_function("trimtab IndexedHeap push", |b| {
-        b.iter_custom(|it| {
-            batched(
-                &mut h,
-                it,
-                |h, r| {
-                    for j in 0..BATCH {
-                        h.push(N + j, key((r as u64) << 20 | j as u64)).unwrap();
-                    }
-                },
-                |h, _| {
-                    for j in 0..BATCH {
-                        h.remove(N + j);
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("trimtab IndexedHeap pop", |b| {
-        b.iter_custom(|it| {
-            let mut st = (&mut h, Vec::with_capacity(BATCH as usize));
-            batched(
-                &mut st,
-                it,
-                |(h, popped), _| {
-                    for _ in 0..BATCH {
-                        popped.push(black_box(h.pop()).unwrap());
-                    }
-                },
-                |(h, popped), _| {
-                    for (id, k) in popped.drain(..) {
-                        h.push(id, k);
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("trimtab IndexedHeap cancel", |b| {
-        b.iter_custom(|it| {
-            let mut st = (&mut h, Vec::with_capacity(BATCH as usize));
-            batched(
-                &mut st,
-                it,
-                |(h, removed), r| {
-                    for j in 0..BATCH {
-                        let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
-                        if let Some(k) = h.remove(id) {
-                            removed.push((id, k));
-                        }
-                    }
-                },
-                |(h, removed), _| {
-                    for (id, k) in removed.drain(..) {
-                        h.push(id, k);
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("trimtab IndexedHeap re-prioritize", |b| {
-        b.iter_custom(|it| {
-            batched(
-                &mut h,
-                it,
-                |h, _| {
-                    for _ in 0..BATCH {
-                        fresh += 1;
-                        let x = key(fresh);
-                        h.change_key((x % N as u64) as u32, x >> 8);
-                    }
-                },
-                |_, _| {},
-            )
-        })
-    });
+    queue_rows(&mut g, "trimtab IndexedHeap", &mut h, &mut fresh);
     drop(h);
-
-    // --- priority-queue ---
     let mut pq = priority_queue::PriorityQueue::<u32, u64>::with_capacity((N + BATCH) as usize);
-    for i in 0..N {
-        pq.push(i, key(i as u64));
-    }
-    g.bench_function("priority-queue push", |b| {
-        b.iter_custom(|it| {
-            batched(
-                &mut pq,
-                it,
-                |q, r| {
-                    for j in 0..BATCH {
-                        q.push(N + j, key((r as u64) << 20 | j as u64));
-                    }
-                },
-                |q, _| {
-                    for j in 0..BATCH {
-                        q.remove(&(N + j));
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("priority-queue pop", |b| {
-        b.iter_custom(|it| {
-            let mut st = (&mut pq, Vec::with_capacity(BATCH as usize));
-            batched(
-                &mut st,
-                it,
-                |(q, popped), _| {
-                    for _ in 0..BATCH {
-                        popped.push(black_box(q.pop()).unwrap());
-                    }
-                },
-                |(q, popped), _| {
-                    for (id, k) in popped.drain(..) {
-                        q.push(id, k);
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("priority-queue cancel", |b| {
-        b.iter_custom(|it| {
-            let mut st = (&mut pq, Vec::with_capacity(BATCH as usize));
-            batched(
-                &mut st,
-                it,
-                |(q, removed), r| {
-                    for j in 0..BATCH {
-                        let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
-                        if let Some(e) = q.remove(&id) {
-                            removed.push(e);
-                        }
-                    }
-                },
-                |(q, removed), _| {
-                    for (id, k) in removed.drain(..) {
-                        q.push(id, k);
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("priority-queue re-prioritize", |b| {
-        b.iter_custom(|it| {
-            batched(
-                &mut pq,
-                it,
-                |q, _| {
-                    for _ in 0..BATCH {
-                        fresh += 1;
-                        let x = key(fresh);
-                        q.change_priority(&((x % N as u64) as u32), x >> 8);
-                    }
-                },
-                |_, _| {},
-            )
-        })
-    });
+    queue_rows(&mut g, "priority-queue", &mut pq, &mut fresh);
     drop(pq);
-
-    // --- keyed_priority_queue ---
     let mut kq = keyed_priority_queue::KeyedPriorityQueue::<u32, u64>::with_capacity((N + BATCH) as usize);
-    for i in 0..N {
-        kq.push(i, key(i as u64));
-    }
-    g.bench_function("keyed_priority_queue push", |b| {
-        b.iter_custom(|it| {
-            batched(
-                &mut kq,
-                it,
-                |q, r| {
-                    for j in 0..BATCH {
-                        q.push(N + j, key((r as u64) << 20 | j as u64));
-                    }
-                },
-                |q, _| {
-                    for j in 0..BATCH {
-                        q.remove(&(N + j));
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("keyed_priority_queue pop", |b| {
-        b.iter_custom(|it| {
-            let mut st = (&mut kq, Vec::with_capacity(BATCH as usize));
-            batched(
-                &mut st,
-                it,
-                |(q, popped), _| {
-                    for _ in 0..BATCH {
-                        popped.push(black_box(q.pop()).unwrap());
-                    }
-                },
-                |(q, popped), _| {
-                    for (id, k) in popped.drain(..) {
-                        q.push(id, k);
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("keyed_priority_queue cancel", |b| {
-        b.iter_custom(|it| {
-            let mut st = (&mut kq, Vec::with_capacity(BATCH as usize));
-            batched(
-                &mut st,
-                it,
-                |(q, removed), r| {
-                    for j in 0..BATCH {
-                        let id = (key((r as u64) << 20 | j as u64) % N as u64) as u32;
-                        if let Some(k) = q.remove(&id) {
-                            removed.push((id, k));
-                        }
-                    }
-                },
-                |(q, removed), _| {
-                    for (id, k) in removed.drain(..) {
-                        q.push(id, k);
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("keyed_priority_queue re-prioritize", |b| {
-        b.iter_custom(|it| {
-            batched(
-                &mut kq,
-                it,
-                |q, _| {
-                    for _ in 0..BATCH {
-                        fresh += 1;
-                        let x = key(fresh);
-                        let _ = q.set_priority(&((x % N as u64) as u32), x >> 8);
-                    }
-                },
-                |_, _| {},
-            )
-        })
-    });
+    queue_rows(&mut g, "keyed_priority_queue", &mut kq, &mut fresh);
     drop(kq);
 
     // --- std BinaryHeap (push and pop only: it cannot cancel or re-prioritize) ---
