@@ -16,8 +16,9 @@
 //!
 //! ## How a task is chosen, without scanning
 //!
-//! Queued tasks live in one binary heap per (source node, target node) pair, ordered by
-//! the policy key, and each pair is keyed by its best task's key tier and, within a tier,
+//! Queued tasks live in one queue per (source node, target node) pair, ordered by the
+//! policy key (a sorted run that starts take from and a binary heap of recent pushes,
+//! merged into the run when a start needs it; see `heap::LazyHeap`), and each pair is keyed by its best task's key tier and, within a tier,
 //! by how much work is left on its two nodes (critical-path first). The pairs wait in
 //! *groups*, two per node: a node's out group holds pairs from it, and its in group the
 //! pairs into it that were found blocked on its inbound slots while their source was free.
@@ -31,20 +32,21 @@
 //! nodes have a free slot (tasks completing one at a time), admission instead looks up the
 //! pairs between the free sources and the free targets (at most 16 lookups), which gives the
 //! same best pair without moving the blocked ones. Admission stops as soon as no node has a
-//! free outbound or no node a free inbound slot. A start costs O(log n) in its pair heap
-//! plus O(log pairs) for each pair found blocked on the way (fewer than one per start after
-//! a whole running set completes; each pair keeps a copy of its heap's top, so choosing
-//! reads no task record, and the records of the tasks an admission started are read
-//! together at its end, where their cache misses overlap). A tick in which nothing changed
+//! free outbound or no node a free inbound slot. A start costs O(log n) amortized in its
+//! pair queue (usually one read of the run's front) plus O(log pairs) for each pair found
+//! blocked on the way (fewer than one per start after a whole running set completes; each
+//! pair keeps a copy of its queue's top, so choosing reads no task record and no tag, and
+//! the records and tags of the tasks an admission started are fetched together at its end,
+//! where their cache misses overlap). A tick in which nothing changed
 //! does no admission work at all, so its cost does not depend on the number of queued
 //! tasks.
 //!
-//! The pair heaps remove lazily: a queued task's entry carries a tag, a dense per-task array
+//! The pair queues remove lazily: a queued task's entry carries a tag, a dense per-task array
 //! holds the tag of its one valid entry, and a cancel, a supersede or a re-key only changes
 //! that tag (O(1); a raised priority pushes a new entry, O(log n), and a lowered one moves
 //! nothing until the entry reaches the top). Stale entries are dropped when they reach the
 //! top, which is kept valid and exact, and by one compaction pass once they are a third of
-//! their heap, so a heap never holds more than 1.5 entries per queued task. At a million
+//! their queue, so a queue never holds more than 1.5 entries per queued task. At a million
 //! queued tasks this saves the cache misses of keeping every entry's position up to date.
 //!
 //! ## Order, aging and the wait bound
@@ -547,7 +549,7 @@ fn entry_valid(tags: &[u32], e: &Entry) -> bool {
 }
 
 /// One task record: 64 bytes, aligned to a cache line, so that a cancel or a start reads
-/// one line for it; plus 16 in its pair heap (24 at most, counting stale entries), 4 of
+/// one line for it; plus 16 in its pair queue (24 at most, counting stale entries), 4 of
 /// tag and 21–43 in the (pg, shard) index (34 at a million tasks). What only a running task has (bytes granted,
 /// the end of its chunk) is in its [`RunEntry`]; a task that is not running has been
 /// granted exactly what it has done.
@@ -1021,7 +1023,7 @@ impl Scheduler {
         task_id(slot, generation)
     }
 
-    /// Puts a task (state already Queued) into its pair heap and the pair where it belongs.
+    /// Puts a task (state already Queued) into its pair queue and the pair where it belongs.
     #[inline(always)]
     fn enqueue(&mut self, slot: u32) {
         let t = &self.tasks[slot as usize];
@@ -1070,7 +1072,7 @@ impl Scheduler {
         }
     }
 
-    /// Takes a queued task out of its pair heap (its entry goes stale) and keeps the pair's
+    /// Takes a queued task out of its pair queue (its entry goes stale) and keeps the pair's
     /// top valid and its place in its group current.
     fn dequeue(&mut self, slot: u32) {
         let p = self.tasks[slot as usize].pair;
