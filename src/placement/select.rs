@@ -31,7 +31,7 @@ pub(crate) const TOTAL_TRIES: u32 = 50;
 
 /// The selection algorithm's version, stored with every placement. Bump it whenever a
 /// change to this file moves a shard that an earlier version placed (placing one that it
-/// left unplaced, as the last resort after [`TOTAL_TRIES`] does, moves none).
+/// left unplaced, as the last resort after the 50 tries does, moves none).
 pub const ALGORITHM_VERSION: u32 = 1;
 
 /// `log2(1 + i/256)` in 0.32 fixed point for i in 0..=256, computed at compile time by
