@@ -732,7 +732,9 @@ impl LazyHeap {
     #[cold]
     fn grow(&mut self) {
         let (old, r) = (self.buf.len(), self.run_len());
-        let new = old + old / 2 + 4;
+        // Places are counted in u32: a queue holds fewer entries than that (max_tasks is
+        // below 2^31, stale entries at most half as many again), so the buffer stops there.
+        let new = (old + old / 2 + 4).min(u32::MAX as usize);
         self.buf.reserve_exact(new - old);
         self.buf.resize(new, NONE);
         self.buf.copy_within(old - r..old, new - r);
