@@ -406,6 +406,7 @@ impl SelectTree {
 
     /// [`SelectTree::fallback`] from the root for attempt `r` of the PG whose seed is `x`.
     #[cold]
+    #[inline(never)]
     fn last_resort(&self, x: u64, r: u32, taken: &[u32]) -> Option<u32> {
         if self.buckets.is_empty() {
             return None;
@@ -455,18 +456,22 @@ impl SelectTree {
         } else {
             let mut count = 0;
             for rep in 0..n {
-                let placed = (0..TOTAL_TRIES).find_map(|attempt| {
-                    match self.attempt(x, rep as u32 + attempt * n as u32, &taken[..count]) {
-                        Pick::Device(di) => Some(di),
-                        Pick::Reject => None,
+                let before = count;
+                for attempt in 0..TOTAL_TRIES {
+                    let r = rep as u32 + attempt * n as u32;
+                    if let Pick::Device(di) = self.attempt(x, r, &taken[..count]) {
+                        out[count] = di;
+                        taken[count] = self.dev_domain[di as usize];
+                        count += 1;
+                        break;
                     }
-                });
-                let placed =
-                    placed.or_else(|| self.last_resort(x, rep as u32 + TOTAL_TRIES * n as u32, &taken[..count]));
-                if let Some(di) = placed {
-                    out[count] = di;
-                    taken[count] = self.dev_domain[di as usize];
-                    count += 1;
+                }
+                if count == before {
+                    if let Some(di) = self.last_resort(x, rep as u32 + TOTAL_TRIES * n as u32, &taken[..count]) {
+                        out[count] = di;
+                        taken[count] = self.dev_domain[di as usize];
+                        count += 1;
+                    }
                 }
             }
             for o in out.iter_mut().take(n).skip(count) {
