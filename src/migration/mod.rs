@@ -18,8 +18,9 @@
 //!
 //! Queued tasks live in one queue per (source node, target node) pair, ordered by the
 //! policy key (a sorted run that starts take from and a binary heap of recent pushes,
-//! merged into the run when a start needs it; see `heap::LazyHeap`), and each pair is keyed by its best task's key tier and, within a tier,
-//! by how much work is left on its two nodes (critical-path first). The pairs wait in
+//! merged into the run when a start needs it; see `heap::LazyHeap`), and each pair is
+//! keyed by its best task's key tier and, within a tier, by how much work is left on its
+//! two nodes (critical-path first). The pairs wait in
 //! *groups*, two per node: a node's out group holds pairs from it, and its in group the
 //! pairs into it that were found blocked on its inbound slots while their source was free.
 //! A group is active while its node has a free slot in its direction, and a heap over the
@@ -37,9 +38,8 @@
 //! blocked on the way (fewer than one per start after a whole running set completes; each
 //! pair keeps a copy of its queue's top, so choosing reads no task record and no tag, and
 //! the records and tags of the tasks an admission started are fetched together at its end,
-//! where their cache misses overlap). A tick in which nothing changed
-//! does no admission work at all, so its cost does not depend on the number of queued
-//! tasks.
+//! where their cache misses overlap). A tick in which nothing changed does no admission
+//! work at all, so its cost does not depend on the number of queued tasks.
 //!
 //! The pair queues remove lazily: a queued task's entry carries a tag, a dense per-task array
 //! holds the tag of its one valid entry, and a cancel, a supersede or a re-key only changes
