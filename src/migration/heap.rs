@@ -637,6 +637,9 @@ pub(crate) const MERGE_MIN: usize = 8;
 /// of microseconds): beyond it, the heap serves its own pops, as one big heap would.
 pub(crate) const MERGE_MAX: usize = 1024;
 
+/// How many entries ahead of its check a rebuild announces an entry.
+const AHEAD: usize = 16;
+
 /// What fills a free place, and the top of an empty queue: tag 0, which no entry has (the
 /// owner's tags start at 1).
 const NONE: Entry = Entry { key: 0, tag: 0, slot: 0 };
@@ -840,16 +843,23 @@ impl LazyHeap {
     /// Drops the stale entries once they are more than a third of the queue (so it stays
     /// under 1.5 entries per valid one); the cost, one pass, is paid by the stale entries
     /// that built up since the last time.
+    /// `ahead(e)` is told of each entry a little before `valid(e)` is asked (to fetch what
+    /// `valid` reads: the owner's tags, a cache miss each at a million tasks).
     #[inline]
-    pub(crate) fn maybe_compact(&mut self, valid: impl Fn(Entry) -> bool) {
+    pub(crate) fn maybe_compact(&mut self, ahead: impl Fn(Entry), valid: impl Fn(Entry) -> bool) {
         if self.stale as usize * 2 > self.live() + 32 {
-            self.rebuild(|e| valid(e).then_some(e.key));
+            self.rebuild_ahead(ahead, |e| valid(e).then_some(e.key));
         }
     }
 
     /// Keeps the entries for which `f` gives a key, with that key, and restores the order;
     /// a buffer left mostly free shrinks.
-    pub(crate) fn rebuild(&mut self, mut f: impl FnMut(Entry) -> Option<u64>) {
+    pub(crate) fn rebuild(&mut self, f: impl FnMut(Entry) -> Option<u64>) {
+        self.rebuild_ahead(|_| {}, f);
+    }
+
+    /// [`LazyHeap::rebuild`], telling `ahead` of each entry [`AHEAD`] entries before `f`.
+    fn rebuild_ahead(&mut self, ahead: impl Fn(Entry), mut f: impl FnMut(Entry) -> Option<u64>) {
         let (b, rs, end) = (self.heap as usize, self.run as usize, self.buf.len());
         let v = &mut self.buf[..];
         let mut keep = |e: &mut Entry| match f(*e) {
@@ -864,6 +874,9 @@ impl LazyHeap {
         // so, new ones, a policy change, may not).
         let mut h = 0;
         for r in 0..b {
+            if let Some(&e) = v[..b].get(r + AHEAD) {
+                ahead(e);
+            }
             let mut e = v[r];
             if keep(&mut e) {
                 v[h] = e;
@@ -872,6 +885,9 @@ impl LazyHeap {
         }
         let (mut w, mut sorted) = (end, true);
         for r in (rs..end).rev() {
+            if r >= rs + AHEAD {
+                ahead(v[r - AHEAD]);
+            }
             let mut e = v[r];
             if keep(&mut e) {
                 sorted &= w == end || e < v[w];
@@ -1228,7 +1244,7 @@ mod tests {
                 model.insert(e);
             }
             h.clean_top(|e| tags[e.slot as usize] == e.tag);
-            h.maybe_compact(|e| tags[e.slot as usize] == e.tag);
+            h.maybe_compact(|_| {}, |e| tags[e.slot as usize] == e.tag);
             assert_eq!(h.live(), model.len());
             assert_eq!(h.peek(), model.iter().next().copied());
             // The run's and the heap's order, which a push keeps along its branch-free and

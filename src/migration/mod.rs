@@ -1083,7 +1083,14 @@ impl Scheduler {
         pair.lazy -= (raw & TAG_LAZY != 0) as u32;
         pair.heap.mark_stale();
         let top = pair.heap.peek().is_some_and(|e| e.slot == slot && e.tag == tag);
-        pair.heap.maybe_compact(|e| entry_valid(tags, &e));
+        pair.heap.maybe_compact(
+            |e| {
+                if let Some(t) = tags.get(e.slot as usize) {
+                    crate::hint::prefetch(t);
+                }
+            },
+            |e| entry_valid(tags, &e),
+        );
         if top {
             self.fix_top(p);
             self.place(p);
