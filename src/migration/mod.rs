@@ -45,8 +45,8 @@
 //! holds the tag of its one valid entry, and a cancel, a supersede or a re-key only changes
 //! that tag (O(1); a raised priority pushes a new entry, O(log n), and a lowered one moves
 //! nothing until the entry reaches the top). Stale entries are dropped when they reach the
-//! top, which is kept valid and exact, and by one compaction pass once they are a third of
-//! their queue, so a queue never holds more than 1.5 entries per queued task. At a million
+//! top, which is kept valid and exact, and by one compaction pass once they are a fifth of
+//! their queue, so a queue never holds more than 1.25 entries per queued task (plus 16). At a million
 //! queued tasks this saves the cache misses of keeping every entry's position up to date.
 //!
 //! ## Order, aging and the wait bound
@@ -542,6 +542,14 @@ const FLAG_DEAD: u8 = 4;
 /// this bit is known exact without reading its task record. Tags themselves stay below it.
 const TAG_LAZY: u32 = 1 << 31;
 
+/// Asks for the cache line of `e`'s slot's tag (what [`entry_valid`] reads).
+#[inline]
+fn prefetch_tag(tags: &[u32], e: Entry) {
+    if let Some(t) = tags.get(e.slot as usize) {
+        crate::hint::prefetch(t);
+    }
+}
+
 /// Whether `e` is its slot's one valid entry.
 #[inline]
 fn entry_valid(tags: &[u32], e: &Entry) -> bool {
@@ -549,7 +557,7 @@ fn entry_valid(tags: &[u32], e: &Entry) -> bool {
 }
 
 /// One task record: 64 bytes, aligned to a cache line, so that a cancel or a start reads
-/// one line for it; plus 16 in its pair queue (24 at most, counting stale entries), 4 of
+/// one line for it; plus 16 in its pair queue (20 at most, counting stale entries), 4 of
 /// tag and 21–43 in the (pg, shard) index (34 at a million tasks). What only a running task has (bytes granted,
 /// the end of its chunk) is in its [`RunEntry`]; a task that is not running has been
 /// granted exactly what it has done.
@@ -1083,14 +1091,7 @@ impl Scheduler {
         pair.lazy -= (raw & TAG_LAZY != 0) as u32;
         pair.heap.mark_stale();
         let top = pair.heap.peek().is_some_and(|e| e.slot == slot && e.tag == tag);
-        pair.heap.maybe_compact(
-            |e| {
-                if let Some(t) = tags.get(e.slot as usize) {
-                    crate::hint::prefetch(t);
-                }
-            },
-            |e| entry_valid(tags, &e),
-        );
+        pair.heap.maybe_compact(|e| prefetch_tag(tags, e), |e| entry_valid(tags, &e));
         if top {
             self.fix_top(p);
             self.place(p);
@@ -1464,6 +1465,9 @@ impl Scheduler {
         // Its tag (no longer current: the entry is gone) is cleared with the record's
         // writes, in enter_running.
         self.fix_top(p);
+        // One valid entry fewer: the stale ones may now pass their bound.
+        let tags = &self.tags;
+        self.pairs[p as usize].heap.maybe_compact(|e| prefetch_tag(tags, e), |e| entry_valid(tags, &e));
         let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
         self.nodes[s as usize].out_running += 1;
         self.nodes[d as usize].in_running += 1;
@@ -2108,7 +2112,7 @@ impl Scheduler {
             if valid != p.heap.live()
                 || !own
                 || p.heap.peek().is_some_and(|e| !entry_valid(&self.tags, &e))
-                || p.heap.len() * 2 > p.heap.live() * 3 + 34
+                || p.heap.len() * 4 > p.heap.live() * 5 + 64
             {
                 return Err(format!("pair {i}: heap bookkeeping (valid {valid}, live {})", p.heap.live()));
             }
