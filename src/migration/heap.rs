@@ -888,6 +888,11 @@ impl LazyHeap {
         // so, new ones, a policy change, may not).
         let mut h = 0;
         for r in 0..b {
+            // The buffer's own lines further ahead still: reading an entry to announce it
+            // would otherwise wait for its line.
+            if let Some(e) = v[..b].get(r + 3 * AHEAD) {
+                crate::hint::prefetch(e);
+            }
             if let Some(&e) = v[..b].get(r + AHEAD) {
                 ahead(e);
             }
@@ -899,6 +904,9 @@ impl LazyHeap {
         }
         let (mut w, mut sorted) = (end, true);
         for r in (rs..end).rev() {
+            if r >= rs + 3 * AHEAD {
+                crate::hint::prefetch(&v[r - 3 * AHEAD]);
+            }
             if r >= rs + AHEAD {
                 ahead(v[r - AHEAD]);
             }
