@@ -577,13 +577,13 @@ impl PartialOrd for Entry {
 #[inline(always)]
 fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
     while pos > 0 {
-        let parent = (pos - 1) / 2;
-        let p = v[parent];
+        let up = parent(pos);
+        let p = v[up];
         if e >= p {
             break;
         }
         v[pos] = p;
-        pos = parent;
+        pos = up;
     }
     v[pos] = e;
     pos
@@ -594,8 +594,9 @@ fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
 /// only changes that tag, and the entries left behind (*stale*) are dropped when they reach
 /// the top or when they pass a fifth of the queue ([`LazyHeap::maybe_compact`]).
 ///
-/// Two parts hold the entries: a *run* sorted from smallest to largest, and a binary
-/// min-heap of the entries pushed since the run was last merged. A push goes into the heap;
+/// Two parts hold the entries: a *run* sorted from smallest to largest, and a 4-ary
+/// min-heap of the entries pushed since the run was last merged (four children to a cache
+/// line; see [`ARITY`]). A push goes into the heap;
 /// a pop takes the smaller of the run's first and the heap's top. When a start
 /// ([`LazyHeap::pop`]) takes the heap's top, the heap is first sorted into the run if it
 /// holds [`MERGE_MIN`] entries, an eighth of the run and at most [`MERGE_MAX`]. So a start
@@ -920,9 +921,7 @@ impl LazyHeap {
         if !sorted {
             v[w..].sort_unstable();
         }
-        for i in (0..h / 2).rev() {
-            sift_down(&mut v[..h], i);
-        }
+        heapify(&mut v[..h]);
         self.heap = h as u32;
         self.run = w as u32;
         self.stale = 0;
@@ -947,7 +946,7 @@ impl LazyHeap {
         if run.windows(2).any(|w| w[0] >= w[1]) {
             return Err("run out of order".into());
         }
-        if (1..heap.len()).any(|i| heap[i] < heap[(i - 1) / 2]) {
+        if (1..heap.len()).any(|i| heap[i] < heap[parent(i)]) {
             return Err("heap out of order".into());
         }
         if self.peek() != self.least() {
@@ -957,20 +956,45 @@ impl LazyHeap {
     }
 }
 
-/// Sifts `e` into the binary min-heap `v`, whose last place (one past the heap it held) is
-/// free; true when it became the top.
+/// The heap part's arity: four 16-byte children fill one cache line, and a push's sift
+/// climbs half as many levels as in a binary heap. Pops take from the sorted run, so the
+/// wider nodes a pop compares cost little: against a binary heap part, push at 1M queued
+/// went 40.8 -> 35.8 ns and re-prioritize 158 -> 143, pop and cancel unchanged (when every
+/// pop walked the heap, an earlier stop measured the same push gain and pop 4% slower).
+const ARITY: usize = 4;
+
+/// The parent of place `i > 0` of a heap part.
+#[inline(always)]
+fn parent(i: usize) -> usize {
+    (i - 1) / ARITY
+}
+
+/// The index of the smallest of `v[from..to]` (non-empty).
+#[inline(always)]
+fn least_of(v: &[Entry], from: usize, to: usize) -> usize {
+    let mut c = from;
+    for k in from + 1..to {
+        if v[k] < v[c] {
+            c = k;
+        }
+    }
+    c
+}
+
+/// Sifts `e` into the heap part `v`, whose last place (one past the heap it held) is free;
+/// true when it became the top.
 #[inline(always)]
 fn heap_push(v: &mut [Entry], e: Entry) -> bool {
     let Some(n) = v.len().checked_sub(1) else {
         return false;
     };
     let mut pos = n;
-    if n >= 3 {
+    if n > ARITY {
         // Most entries come to rest at the bottom or one level up. Those two cases take
         // no branch on the keys (the mispredicted exit from the loop below cost a third
         // of a push at a million queued): both slots are written whichever it is.
-        let p1 = (n - 1) / 2;
-        let p2 = (p1 - 1) / 2;
+        let p1 = parent(n);
+        let p2 = parent(p1);
         let a = v[p1];
         let up1 = e < a;
         // Not below the grandparent, then not below any ancestor above it either.
@@ -987,7 +1011,7 @@ fn heap_push(v: &mut [Entry], e: Entry) -> bool {
     sift_up(v, pos, e) == 0
 }
 
-/// Removes the top of the binary min-heap `v`, leaving `v[..len - 1]` a heap.
+/// Removes the top of the heap part `v`, leaving `v[..len - 1]` a heap.
 #[inline]
 fn heap_pop(v: &mut [Entry]) {
     let Some((&mut last, v)) = v.split_last_mut() else {
@@ -996,34 +1020,32 @@ fn heap_pop(v: &mut [Entry]) {
     if v.is_empty() {
         return;
     }
-    // Floyd's pop: walk the hole to the bottom along the smaller children, then sift the
-    // former last entry up from there (it usually stays near the bottom). Written against
-    // the slice's own length, so that the compiler drops the bounds checks.
+    // Floyd's pop: walk the hole to the bottom along the smallest children, then sift the
+    // former last entry up from there (it usually stays near the bottom).
     let mut pos = 0;
-    while 2 * pos + 2 < v.len() {
-        let l = 2 * pos + 1;
-        let c = if v[l + 1] < v[l] { l + 1 } else { l };
+    loop {
+        let l = ARITY * pos + 1;
+        if l >= v.len() {
+            break;
+        }
+        let c = least_of(v, l, (l + ARITY).min(v.len()));
         v[pos] = v[c];
         pos = c;
-    }
-    if 2 * pos + 1 < v.len() {
-        v[pos] = v[2 * pos + 1];
-        pos = 2 * pos + 1;
     }
     sift_up(v, pos, last);
 }
 
-/// Moves the entry at `pos` of the binary min-heap `v` down to its place below.
+/// Moves the entry at `pos` of the heap part `v` down to its place below.
 #[inline]
 fn sift_down(v: &mut [Entry], mut pos: usize) {
     let n = v.len();
     let item = v[pos];
     loop {
-        let l = 2 * pos + 1;
+        let l = ARITY * pos + 1;
         if l >= n {
             break;
         }
-        let c = if l + 1 < n && v[l + 1] < v[l] { l + 1 } else { l };
+        let c = least_of(v, l, (l + ARITY).min(n));
         if v[c] >= item {
             break;
         }
@@ -1031,6 +1053,13 @@ fn sift_down(v: &mut [Entry], mut pos: usize) {
         pos = c;
     }
     v[pos] = item;
+}
+
+/// Heap order over the heap part `v`, from its last parent up.
+fn heapify(v: &mut [Entry]) {
+    for i in (0..(v.len() + ARITY - 2) / ARITY).rev() {
+        sift_down(v, i);
+    }
 }
 
 #[cfg(test)]
