@@ -316,9 +316,10 @@ impl SlotIndex {
         self.tombs = 0;
     }
 
-    /// Removes each `(key, slot)` entry: the buckets they start from, and the next ones
-    /// (which a removal reads to see whether it ends a cluster), are fetched ahead for the
-    /// whole batch first, so that the misses overlap.
+    /// Removes each `(key, slot)` entry: the buckets they start from, the next ones (which
+    /// a removal reads to see whether a later key probed through) and the ones before
+    /// (which a removal that leaves no tombstone reads for tombstones to clear) are fetched
+    /// ahead for the whole batch first, so that the misses overlap.
     pub(crate) fn remove_all(&mut self, entries: &[(u64, u32)]) {
         if self.table.is_empty() {
             return;
@@ -332,6 +333,8 @@ impl SlotIndex {
                 let i = home(*h, t.len());
                 crate::hint::prefetch(&t[i]);
                 crate::hint::prefetch(&t[next(i, mask)]);
+                // And the bucket before, which a removal that leaves no tombstone reads.
+                crate::hint::prefetch(&t[prev(i, mask)]);
             }
             for (&h, &(_, slot)) in hs.iter().zip(chunk) {
                 self.remove_hashed(h, slot);
