@@ -573,9 +573,9 @@ impl PartialOrd for Entry {
 }
 
 /// Puts `e` into the hole at `pos` or above it, moving down the ancestors that rank after
-/// it; returns where it went.
+/// it.
 #[inline(always)]
-fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
+fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) {
     while pos > 0 {
         let up = parent(pos);
         let p = v[up];
@@ -586,7 +586,6 @@ fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
         pos = up;
     }
     v[pos] = e;
-    pos
 }
 
 /// A pair's queue: a min-queue of [`Entry`]s with lazy removal and no position index. The
@@ -596,8 +595,8 @@ fn sift_up(v: &mut [Entry], mut pos: usize, e: Entry) -> usize {
 ///
 /// Two parts hold the entries: a *run* sorted from smallest to largest, and a 4-ary
 /// min-heap of the entries pushed since the run was last merged (four children to a cache
-/// line; see [`ARITY`]). A push goes into the heap;
-/// a pop takes the smaller of the run's first and the heap's top. When a start
+/// line; see [`ARITY`]). A push goes into the heap; a pop takes the smaller of the run's
+/// first and the heap's top. When a start
 /// ([`LazyHeap::pop`]) takes the heap's top, the heap is first sorted into the run if it
 /// holds [`MERGE_MIN`] entries, an eighth of the run and at most [`MERGE_MAX`]. So a start
 /// at a million queued tasks reads the run's front, usually the cache line the previous
@@ -703,20 +702,22 @@ impl LazyHeap {
         })
     }
 
-    /// Adds `e`; true when it became the top.
+    /// Adds `e`; true when it became the top (it sorts before the cached top, which is the
+    /// least of both parts).
     #[inline(always)]
     pub(crate) fn push(&mut self, e: Entry) -> bool {
         debug_assert!(e.tag != 0, "tag 0 marks an empty queue");
-        if !self.heap_push(e) || (self.top.tag != 0 && self.top < e) {
-            return false;
+        self.add(e);
+        let top = self.is_empty() || e < self.top;
+        if top {
+            self.top = e;
         }
-        self.top = e;
-        true
+        top
     }
 
-    /// Adds `e` to the heap part; true when it became the heap's top.
+    /// Adds `e` to the heap part (the cached top is the caller's to keep).
     #[inline(always)]
-    fn heap_push(&mut self, e: Entry) -> bool {
+    fn add(&mut self, e: Entry) {
         if self.heap == self.run {
             if self.run as usize == self.buf.len() {
                 // No run: the buffer is the heap, grown as a `Vec` is, but by half.
@@ -730,7 +731,7 @@ impl LazyHeap {
             }
         }
         self.heap += 1;
-        heap_push(&mut self.buf[..self.heap as usize], e)
+        heap_push(&mut self.buf[..self.heap as usize], e);
     }
 
     /// How many places a full buffer grows by: half of it while it fills, an eighth once it
@@ -826,10 +827,11 @@ impl LazyHeap {
         let Some(mut top) = self.peek() else {
             return;
         };
+        let in_run = self.run_front() == Some(top);
         top.key = key;
-        if self.run_front().is_some_and(|r| r.slot == top.slot && r.tag == top.tag) {
+        if in_run {
             self.run += 1;
-            self.heap_push(top);
+            self.add(top);
         } else {
             self.buf[0] = top;
             sift_down(&mut self.buf[..self.heap as usize], 0);
@@ -855,14 +857,21 @@ impl LazyHeap {
         }
     }
 
-    /// Drops the stale entries once they are more than a fifth of the queue (so it stays
-    /// under 1.25 entries per valid one, plus 16); the cost, one pass, is paid by the stale entries
-    /// that built up since the last time.
-    /// `ahead(e)` is told of each entry a little before `valid(e)` is asked (to fetch what
-    /// `valid` reads: the owner's tags, a cache miss each at a million tasks).
+    /// Whether the stale entries are more than a fifth of the queue (plus 16): what
+    /// [`LazyHeap::maybe_compact`] never leaves, so the queue stays under 1.25 entries per
+    /// valid one, plus 16.
+    #[inline]
+    pub(crate) fn over_stale_bound(&self) -> bool {
+        self.stale as usize * 4 > self.live() + 64
+    }
+
+    /// Drops the stale entries once they pass [`LazyHeap::over_stale_bound`]; the cost,
+    /// one pass, is paid by the stale entries that built up since the last time. `ahead(e)`
+    /// is told of each entry a little before `valid(e)` is asked (to fetch what `valid`
+    /// reads: the owner's tags, a cache miss each at a million tasks).
     #[inline]
     pub(crate) fn maybe_compact(&mut self, ahead: impl Fn(Entry), valid: impl Fn(Entry) -> bool) {
-        if self.stale as usize * 4 > self.live() + 64 {
+        if self.over_stale_bound() {
             self.rebuild_ahead(ahead, |e| valid(e).then_some(e.key));
         }
     }
@@ -981,12 +990,11 @@ fn least_of(v: &[Entry], from: usize, to: usize) -> usize {
     c
 }
 
-/// Sifts `e` into the heap part `v`, whose last place (one past the heap it held) is free;
-/// true when it became the top.
+/// Sifts `e` into the heap part `v`, whose last place (one past the heap it held) is free.
 #[inline(always)]
-fn heap_push(v: &mut [Entry], e: Entry) -> bool {
+fn heap_push(v: &mut [Entry], e: Entry) {
     let Some(n) = v.len().checked_sub(1) else {
-        return false;
+        return;
     };
     let mut pos = n;
     if n > ARITY {
@@ -1001,14 +1009,14 @@ fn heap_push(v: &mut [Entry], e: Entry) -> bool {
         if e >= v[p2] {
             v[n] = pick(up1, a, e);
             v[p1] = pick(up1, e, a);
-            return false;
+            return;
         }
         // Above the grandparent: the loop from there.
         v[n] = a;
         v[p1] = v[p2];
         pos = p2;
     }
-    sift_up(v, pos, e) == 0
+    sift_up(v, pos, e);
 }
 
 /// Removes the top of the heap part `v`, leaving `v[..len - 1]` a heap.

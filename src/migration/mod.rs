@@ -2112,7 +2112,7 @@ impl Scheduler {
             if valid != p.heap.live()
                 || !own
                 || p.heap.peek().is_some_and(|e| !entry_valid(&self.tags, &e))
-                || p.heap.len() * 4 > p.heap.live() * 5 + 64
+                || p.heap.over_stale_bound()
             {
                 return Err(format!("pair {i}: heap bookkeeping (valid {valid}, live {})", p.heap.live()));
             }
