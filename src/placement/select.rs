@@ -78,6 +78,20 @@ pub(crate) fn neg_log2(u: u64) -> u64 {
 
 const DEVICE_BIT: u32 = 1 << 31;
 
+/// The seed of attempt `r` for the PG whose seed is `x`.
+#[inline(always)]
+fn attempt_seed(x: u64, r: u32) -> u64 {
+    x ^ (r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// A weighted bucket's straw2 draw for child `it` under seed `xr`, with the child's hash
+/// (which breaks ties: the smaller draw wins, then the larger hash).
+#[inline(always)]
+fn weighted_draw(xr: u64, it: &Item) -> (u128, u64) {
+    let v = draw_hash(xr, it.key);
+    (neg_log2((v >> 32) + 1) as u128 * it.recip as u128, v)
+}
+
 /// The hash of one (placement group and attempt, child) pair: a 64×64→128-bit multiply of
 /// the two folded together (the "mum" mixer of wyhash), one multiplication per child.
 #[inline(always)]
@@ -268,7 +282,7 @@ impl SelectTree {
     #[inline]
     fn straw2<const SKIP: bool>(&self, b: u32, xr: u64) -> Option<Item> {
         let sb = self.buckets[b as usize];
-        let items = &self.items[sb.start as usize..(sb.start + sb.len) as usize];
+        let items = self.children(b);
         if sb.uniform {
             // Branch-free argmax; an unusable child's hash is masked to 0 when skipping.
             let mut best_v = 0u64;
@@ -295,8 +309,7 @@ impl SelectTree {
                 if it.recip == 0 || (SKIP && !it.usable) {
                     continue;
                 }
-                let v = draw_hash(xr, it.key);
-                let draw = neg_log2((v >> 32) + 1) as u128 * it.recip as u128;
+                let (draw, v) = weighted_draw(xr, it);
                 if draw < best_draw || (draw == best_draw && v >= best_v) {
                     best_draw = draw;
                     best_v = v;
@@ -307,11 +320,30 @@ impl SelectTree {
         }
     }
 
+    /// Bucket `b`'s children.
+    #[inline]
+    fn children(&self, b: u32) -> &[Item] {
+        let sb = self.buckets[b as usize];
+        &self.items[sb.start as usize..(sb.start + sb.len) as usize]
+    }
+
+    /// From domain bucket `b` down to a usable device, skipping unusable children.
+    #[inline]
+    fn down_to_device(&self, mut b: u32, xr: u64) -> Option<u32> {
+        loop {
+            let it = self.straw2::<true>(b, xr)?;
+            if it.node & DEVICE_BIT != 0 {
+                return Some(it.node & !DEVICE_BIT);
+            }
+            b = it.node;
+        }
+    }
+
     /// One attempt for one shard: descend from the root to the failure domain (rejecting
     /// an unusable or taken domain), then to a usable device inside it.
     #[inline]
     fn attempt(&self, x: u64, r: u32, taken: &[u32]) -> Pick {
-        let xr = x ^ (r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let xr = attempt_seed(x, r);
         let mut b = 0u32;
         // Above and at the domain: no skipping (rejection keeps EC positions stable).
         loop {
@@ -336,34 +368,34 @@ impl SelectTree {
                 break;
             }
         }
-        // `b` is the domain bucket: descend to a usable device, skipping unusable children.
-        loop {
-            let Some(it) = self.straw2::<true>(b, xr) else { return Pick::Reject };
-            if it.node & DEVICE_BIT != 0 {
-                return Pick::Device(it.node & !DEVICE_BIT);
-            }
-            b = it.node;
-        }
+        // `b` is the domain bucket.
+        self.down_to_device(b, xr).map_or(Pick::Reject, Pick::Device)
     }
 
     /// The last resort for a shard whose [`TOTAL_TRIES`] attempts were all rejected (a
     /// light domain that a replica must land on: three racks weighing 4, 4 and 1 leave
     /// about one PG in 400 of a 3-way rule unplaced after 50 tries, as in CRUSH): a
-    /// descent that visits each bucket's children in their straw2 order for attempt `r`
-    /// and backtracks out of subtrees with no usable device in an untaken domain. It
-    /// finds a device whenever one exists, and only runs for shards that would otherwise
-    /// be left unplaced, so no placed shard moves.
-    fn fallback(&self, root: u32, xr: u64, taken: &[u32]) -> Option<u32> {
-        // A bucket's usable children, best draw first (the weighted straw2 ranking).
+    /// descent from the root that visits each bucket's children in their straw2 order for
+    /// attempt `r` of the PG whose seed is `x`, and backtracks out of subtrees with no
+    /// usable device in an untaken domain. It finds a device whenever one exists, and only
+    /// runs for shards that would otherwise be left unplaced, so no placed shard moves.
+    #[cold]
+    #[inline(never)]
+    fn last_resort(&self, x: u64, r: u32, taken: &[u32]) -> Option<u32> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let xr = attempt_seed(x, r);
+        // A bucket's usable children, the best draw last (the weighted straw2 ranking,
+        // ties to the larger hash).
         let ranked = |b: u32| -> Vec<Item> {
-            let sb = self.buckets[b as usize];
-            let items = &self.items[sb.start as usize..(sb.start + sb.len) as usize];
-            let mut order: Vec<(u128, u64, Item)> = items
+            let mut order: Vec<(u128, u64, Item)> = self
+                .children(b)
                 .iter()
                 .filter(|it| it.usable && it.recip != 0)
                 .map(|it| {
-                    let v = draw_hash(xr, it.key);
-                    (neg_log2((v >> 32) + 1) as u128 * it.recip as u128, u64::MAX - v, *it)
+                    let (draw, v) = weighted_draw(xr, it);
+                    (draw, u64::MAX - v, *it)
                 })
                 .collect();
             order.sort_unstable_by_key(|&(draw, v, _)| (draw, v));
@@ -371,7 +403,7 @@ impl SelectTree {
         };
         // Depth first, without recursion (a map may have many levels): each frame holds its
         // bucket's children still to visit, the best last.
-        let mut stack = vec![ranked(root)];
+        let mut stack = vec![ranked(0)];
         while let Some(frame) = stack.last_mut() {
             let Some(it) = frame.pop() else {
                 stack.pop();
@@ -387,31 +419,13 @@ impl SelectTree {
             let c = it.node;
             if self.bucket_depth[c as usize] as usize != self.domain_depth {
                 stack.push(ranked(c));
-                continue;
-            }
-            if taken.contains(&self.bucket_domain[c as usize]) {
-                continue;
-            }
-            // A usable domain: down to a usable device, skipping unusable children.
-            let mut d = c;
-            while let Some(it) = self.straw2::<true>(d, xr) {
-                if it.node & DEVICE_BIT != 0 {
-                    return Some(it.node & !DEVICE_BIT);
+            } else if !taken.contains(&self.bucket_domain[c as usize]) {
+                if let Some(di) = self.down_to_device(c, xr) {
+                    return Some(di);
                 }
-                d = it.node;
             }
         }
         None
-    }
-
-    /// [`SelectTree::fallback`] from the root for attempt `r` of the PG whose seed is `x`.
-    #[cold]
-    #[inline(never)]
-    fn last_resort(&self, x: u64, r: u32, taken: &[u32]) -> Option<u32> {
-        if self.buckets.is_empty() {
-            return None;
-        }
-        self.fallback(0, x ^ (r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15), taken)
     }
 
     /// Selects `n` devices for the PG whose seed is `x`, writing dense device indices
