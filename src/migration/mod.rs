@@ -542,12 +542,19 @@ const FLAG_DEAD: u8 = 4;
 /// this bit is known exact without reading its task record. Tags themselves stay below it.
 const TAG_LAZY: u32 = 1 << 31;
 
-/// Asks for the cache line of `e`'s slot's tag (what [`entry_valid`] reads).
+/// Asks for the cache line of `slot`'s tag (what [`entry_valid`] reads).
 #[inline]
-fn prefetch_tag(tags: &[u32], e: Entry) {
-    if let Some(t) = tags.get(e.slot as usize) {
+fn prefetch_tag(tags: &[u32], slot: u32) {
+    if let Some(t) = tags.get(slot as usize) {
         crate::hint::prefetch(t);
     }
+}
+
+/// Compacts `heap` once its stale entries pass their bound, fetching each entry's tag ahead
+/// of its check.
+#[inline]
+fn compact(heap: &mut LazyHeap, tags: &[u32]) {
+    heap.maybe_compact(|e| prefetch_tag(tags, e.slot), |e| entry_valid(tags, &e));
 }
 
 /// Whether `e` is its slot's one valid entry.
@@ -1091,7 +1098,7 @@ impl Scheduler {
         pair.lazy -= (raw & TAG_LAZY != 0) as u32;
         pair.heap.mark_stale();
         let top = pair.heap.peek().is_some_and(|e| e.slot == slot && e.tag == tag);
-        pair.heap.maybe_compact(|e| prefetch_tag(tags, e), |e| entry_valid(tags, &e));
+        compact(&mut pair.heap, tags);
         if top {
             self.fix_top(p);
             self.place(p);
@@ -1382,10 +1389,10 @@ impl Scheduler {
         // Every record and tag asked for first: the loop below would otherwise wait on them
         // a few at a time (the work between two records fills the window misses overlap in).
         for &(slot, ..) in &started {
-            if let (Some(t), Some(tag)) = (self.tasks.get(slot as usize), self.tags.get(slot as usize)) {
+            if let Some(t) = self.tasks.get(slot as usize) {
                 crate::hint::prefetch(t);
-                crate::hint::prefetch(tag);
             }
+            prefetch_tag(&self.tags, slot);
         }
         for &(slot, src, dst, crit) in &started {
             self.tags[slot as usize] = 0;
@@ -1466,8 +1473,7 @@ impl Scheduler {
         // writes, in enter_running.
         self.fix_top(p);
         // One valid entry fewer: the stale ones may now pass their bound.
-        let tags = &self.tags;
-        self.pairs[p as usize].heap.maybe_compact(|e| prefetch_tag(tags, e), |e| entry_valid(tags, &e));
+        compact(&mut self.pairs[p as usize].heap, &self.tags);
         let (s, d) = (self.pairs[p as usize].src, self.pairs[p as usize].dst);
         self.nodes[s as usize].out_running += 1;
         self.nodes[d as usize].in_running += 1;
