@@ -46,7 +46,9 @@ struct Table {
 impl Table {
     /// `n` empty buckets.
     fn new(n: usize) -> Table {
-        let buf = vec![EMPTY; n + RUN as usize - 1];
+        let mut buf = Vec::with_capacity(n + RUN as usize - 1);
+        crate::hint::huge_pages(&buf);
+        buf.resize(n + RUN as usize - 1, EMPTY);
         let base = (buf.as_ptr() as usize).wrapping_neg() / 8 % RUN as usize;
         Table { buf, base, n }
     }
