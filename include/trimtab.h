@@ -764,6 +764,10 @@ typedef struct {
    * The host's tick interval (default 100 ms).
    */
   uint64_t tick_interval_ns;
+  /**
+   * Ask the kernel for huge pages under the scheduler's large tables (default true).
+   */
+  bool huge_pages;
 } trimtab_scheduler_config;
 
 /**

@@ -61,8 +61,10 @@ pub(crate) fn huge_pages_if_grown<T>(v: &Vec<T>, capacity: usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    const HUGE: usize = 2 << 20;
 
     /// The flags of the mapping that holds `addr`, from `/proc/self/smaps`.
     #[cfg(target_os = "linux")]
@@ -71,9 +73,9 @@ mod tests {
         let mut inside = false;
         for line in smaps.lines() {
             let range = line.split(' ').next().and_then(|r| r.split_once('-'));
-            if let Some((a, b)) =
-                range.and_then(|(a, b)| Some((usize::from_str_radix(a, 16).ok()?, usize::from_str_radix(b, 16).ok()?)))
-            {
+            let parse =
+                |(a, b): (&str, &str)| Some((usize::from_str_radix(a, 16).ok()?, usize::from_str_radix(b, 16).ok()?));
+            if let Some((a, b)) = range.and_then(parse) {
                 inside = (a..b).contains(&addr);
             } else if let Some(flags) = line.strip_prefix("VmFlags:").filter(|_| inside) {
                 return Some(flags.trim().to_string());
@@ -82,29 +84,41 @@ mod tests {
         None
     }
 
-    #[cfg(target_os = "linux")]
+    /// Whether the mapping at `addr` was advised to use huge pages; `None` where that cannot
+    /// be seen (not Linux, or a kernel without transparent huge pages).
+    pub(crate) fn advised_at(addr: usize) -> Option<bool> {
+        #[cfg(target_os = "linux")]
+        if std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
+            let flags = vm_flags(addr).expect("the address is mapped");
+            return Some(flags.split(' ').any(|f| f == "hg"));
+        }
+        let _ = addr;
+        None
+    }
+
+    /// [`advised_at`] for the first 2 MiB boundary in `v`'s buffer (which must hold one).
+    pub(crate) fn advised<T>(v: &Vec<T>) -> Option<bool> {
+        let start = v.as_ptr() as usize;
+        let lo = start.next_multiple_of(HUGE);
+        assert!(lo + HUGE <= start + v.capacity() * core::mem::size_of::<T>(), "the buffer holds an aligned 2 MiB");
+        advised_at(lo)
+    }
+
     #[test]
     fn a_large_buffer_is_advised_and_a_small_one_left_alone() {
-        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
-            return; // a kernel without huge pages takes no advice
-        }
-        const HUGE: usize = 2 << 20;
         let big: Vec<u64> = Vec::with_capacity(3 * HUGE / 8);
+        assert_ne!(advised(&big), Some(true), "not before the advice");
         huge_pages(&big);
-        let lo = (big.as_ptr() as usize).next_multiple_of(HUGE);
-        let flags = vm_flags(lo).expect("the buffer's mapping is in smaps");
-        assert!(flags.split(' ').any(|f| f == "hg"), "advised: {flags}");
+        assert_ne!(advised(&big), Some(false), "advised");
         // The part before the first 2 MiB boundary keeps its pages.
         let head = big.as_ptr() as usize;
-        if head < lo {
-            let flags = vm_flags(head).expect("the buffer's head is in smaps");
-            assert!(!flags.split(' ').any(|f| f == "hg"), "head: {flags}");
+        if head < head.next_multiple_of(HUGE) {
+            assert_ne!(advised_at(head), Some(true), "the head is left alone");
         }
         // A buffer under 2 MiB holds no aligned 2 MiB and is left alone.
         let small: Vec<u64> = Vec::with_capacity(HUGE / 16);
         huge_pages(&small);
-        let flags = vm_flags(small.as_ptr() as usize).expect("the small buffer's mapping is in smaps");
-        assert!(!flags.split(' ').any(|f| f == "hg"), "small: {flags}");
+        assert_ne!(advised_at(small.as_ptr() as usize), Some(true), "the small buffer is left alone");
     }
 
     #[test]

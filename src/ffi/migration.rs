@@ -72,6 +72,8 @@ pub struct trimtab_scheduler_config {
     pub backoff_max_ns: u64,
     /// The host's tick interval (default 100 ms).
     pub tick_interval_ns: u64,
+    /// Ask the kernel for huge pages under the scheduler's large tables (default true).
+    pub huge_pages: bool,
 }
 
 impl From<SchedulerConfig> for trimtab_scheduler_config {
@@ -97,6 +99,7 @@ impl From<SchedulerConfig> for trimtab_scheduler_config {
             backoff_base_ns: c.backoff_base_ns,
             backoff_max_ns: c.backoff_max_ns,
             tick_interval_ns: c.tick_interval_ns,
+            huge_pages: c.huge_pages,
         }
     }
 }
@@ -124,6 +127,7 @@ impl trimtab_scheduler_config {
             backoff_base_ns: self.backoff_base_ns,
             backoff_max_ns: self.backoff_max_ns,
             tick_interval_ns: self.tick_interval_ns,
+            huge_pages: self.huge_pages,
         })
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct SlotIndex {
     table: Table,
     len: usize,
     tombs: usize,
+    /// Whether a new table asks for huge pages ([`crate::hint::huge_pages`]).
+    huge_pages: bool,
 }
 
 /// The buckets: a plain `Vec<u64>` of this size starts 16 bytes into a cache line, and its
@@ -44,10 +46,13 @@ struct Table {
 }
 
 impl Table {
-    /// `n` empty buckets.
-    fn new(n: usize) -> Table {
+    /// `n` empty buckets, asking for huge pages under them before they are first touched
+    /// when `huge_pages`.
+    fn new(n: usize, huge_pages: bool) -> Table {
         let mut buf = Vec::with_capacity(n + RUN as usize - 1);
-        crate::hint::huge_pages(&buf);
+        if huge_pages {
+            crate::hint::huge_pages(&buf);
+        }
         buf.resize(n + RUN as usize - 1, EMPTY);
         let base = (buf.as_ptr() as usize).wrapping_neg() / 8 % RUN as usize;
         Table { buf, base, n }
@@ -188,6 +193,17 @@ pub(crate) struct Vacant {
 }
 
 impl SlotIndex {
+    /// The table's buffer, for tests of its memory.
+    #[cfg(test)]
+    pub(crate) fn buffer(&self) -> &Vec<u64> {
+        &self.table.buf
+    }
+
+    /// An empty index whose tables ask for huge pages when `huge_pages`.
+    pub(crate) fn new(huge_pages: bool) -> SlotIndex {
+        SlotIndex { huge_pages, ..SlotIndex::default() }
+    }
+
     pub(crate) fn allocated_bytes(&self) -> usize {
         self.table.capacity() * 8
     }
@@ -305,7 +321,7 @@ impl SlotIndex {
     fn rebuild(&mut self) {
         let cap = self.table.len();
         let n = if (self.len + 1) * 16 > cap * 5 { (cap * 2).max(MIN_BUCKETS) } else { cap };
-        let old = std::mem::replace(&mut self.table, Table::new(n));
+        let old = std::mem::replace(&mut self.table, Table::new(n, self.huge_pages));
         let mask = n - 1;
         let t = self.table.flat_mut();
         for &e in old.flat().iter().filter(|&&e| e != EMPTY && e != TOMB) {
@@ -461,7 +477,7 @@ mod tests {
     fn groups_are_line_pairs() {
         for n in [16usize, 32, 1024, 1 << 16, 1 << 20] {
             for _ in 0..3 {
-                let t = Table::new(n);
+                let t = Table::new(n, false);
                 assert_eq!(t.flat().len(), n);
                 assert_eq!(t.flat().as_ptr() as usize % 128, 0, "table of {n}");
                 assert!(t.flat().iter().all(|&e| e == EMPTY));

@@ -28,6 +28,8 @@ int main(void) {
     trimtab_scheduler_config cfg;
     CHECK(trimtab_scheduler_config_default(NULL) == TRIMTAB_STATUS_NULL_PARAMETER);
     CHECK_OK(trimtab_scheduler_config_default(&cfg));
+    CHECK(cfg.huge_pages);
+    cfg.huge_pages = false;
     cfg.node_out.rate = 1000;
     cfg.node_out.burst = 100;
     cfg.node_in = cfg.node_out;
