@@ -280,3 +280,33 @@ fn a_light_domain_still_gets_its_shard() {
     let p = Placement::compute(&out, &Rule::replicated(3, "rack"), 500).unwrap();
     assert_eq!(p.report().degraded_pgs, 500);
 }
+
+#[test]
+fn the_deepest_map_places_and_a_deeper_one_is_refused() {
+    use trimtab::topology::{TopologyError, MAX_LEVELS};
+    let levels: Vec<String> = (0..MAX_LEVELS).map(|l| format!("l{l}")).collect();
+    // Four chains that part at the top level and again at the deepest, two devices each.
+    let specs: Vec<DeviceSpec> = (0..8u32)
+        .map(|d| {
+            let names: Vec<String> = (0..MAX_LEVELS)
+                .map(|l| if l + 1 == MAX_LEVELS { format!("leaf{d}") } else { format!("n{l}-{}", d / 2) })
+                .collect();
+            let at: Vec<(&str, &str)> =
+                levels.iter().map(String::as_str).zip(names.iter().map(String::as_str)).collect();
+            DeviceSpec::new(d, 1_000_000_000_000).at(&at)
+        })
+        .collect();
+    let t = Topology::from_devices(&levels, specs.clone()).unwrap();
+    for (domain, spread) in [("l0", 0), (levels[MAX_LEVELS - 1].as_str(), MAX_LEVELS - 1)] {
+        let p = Placement::compute(&t, &Rule::replicated(3, domain), 200).unwrap();
+        assert_eq!(p.report().degraded_pgs, 0, "domain {domain}");
+        for pg in 0..200 {
+            let mut doms: Vec<String> = p.pg_row(pg).unwrap().iter().map(|&d| domain_of(&t, d, spread)).collect();
+            doms.sort();
+            doms.dedup();
+            assert_eq!(doms.len(), 3, "pg {pg} across {domain}");
+        }
+    }
+    let deeper: Vec<String> = (0..=MAX_LEVELS).map(|l| format!("l{l}")).collect();
+    assert!(matches!(Topology::empty(&deeper), Err(TopologyError::InvalidLevels(_))));
+}

@@ -207,6 +207,7 @@ impl SelectTree {
                 items.push(Item { key, recip, node, usable });
             }
             buckets.push(SBucket { start, len: items.len() as u32 - start, uniform });
+            // At most MAX_LEVELS + 1, which the topology checks.
             bucket_depth.push(b.depth as u8);
         }
         let levels = t.levels().len();

@@ -38,6 +38,9 @@ pub const NO_DEVICE: DeviceId = u32::MAX;
 /// The most devices a map may hold.
 pub const MAX_DEVICES: usize = 1 << 24;
 
+/// The most levels a map may have (CRUSH's default map has 11 types; real maps use 3–5).
+pub const MAX_LEVELS: usize = 32;
+
 /// The default level names, top-down.
 pub const DEFAULT_LEVELS: [&str; 3] = ["zone", "rack", "host"];
 
@@ -513,6 +516,9 @@ struct SnapshotBody {
 }
 
 fn validate_levels(levels: &[String]) -> Result<(), TopologyError> {
+    if levels.len() > MAX_LEVELS {
+        return Err(TopologyError::InvalidLevels(format!("{} levels, at most {MAX_LEVELS}", levels.len())));
+    }
     for (i, l) in levels.iter().enumerate() {
         if l.is_empty() {
             return Err(TopologyError::InvalidLevels("a level name is empty".into()));
