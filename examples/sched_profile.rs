@@ -132,7 +132,10 @@ fn main() {
     let cfg = SchedulerConfig { max_tasks: 2_000_000, ..SchedulerConfig::default() };
     let mut s = Scheduler::new(cfg, Time::ZERO).unwrap();
     s.reserve_tasks(N as usize + BATCH as usize);
-    let mut ids = s.push_plan(plan(N), Time::ZERO).unwrap();
+    let plan = plan(N);
+    let t = Instant::now();
+    let mut ids = s.push_plan(plan, Time::ZERO).unwrap();
+    println!("push_plan     {:7.1} ns per task", t.elapsed().as_nanos() as f64 / N as f64);
     println!("{:.1} bytes per queued task (allocated_bytes)", s.allocated_bytes() as f64 / N as f64);
 
     let mut pg = 10_000_000u32;

@@ -46,6 +46,8 @@ pub(crate) fn huge_pages<T>(v: &Vec<T>) {
             unsafe {
                 libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
             }
+            #[cfg(test)]
+            tests::ADVICE.with(|n| n.set(n.get() + 1));
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -65,6 +67,17 @@ pub(crate) mod tests {
     use super::*;
 
     const HUGE: usize = 2 << 20;
+
+    std::thread_local! {
+        /// Ranges advised by this thread: what a test can see of advice not taken, where the
+        /// mapping's flags cannot tell (freed memory keeps its advice for the next owner).
+        pub(crate) static ADVICE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// How many ranges this thread has advised so far.
+    pub(crate) fn advice_given() -> usize {
+        ADVICE.with(|n| n.get())
+    }
 
     /// The flags of the mapping that holds `addr`, from `/proc/self/smaps`.
     #[cfg(target_os = "linux")]

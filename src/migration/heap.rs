@@ -789,6 +789,16 @@ impl LazyHeap {
         Some(top)
     }
 
+    /// Sorts the heap into the run when it holds an eighth of the run, as a start would, but
+    /// whatever its size: for a bulk push (a whole plan), so that the ticks after it find
+    /// sorted runs instead of each start sorting its pair's queue.
+    pub(crate) fn settle(&mut self) {
+        let n = self.heap as usize;
+        if n > 0 && n >= self.run_len() / 8 {
+            self.merge();
+        }
+    }
+
     /// Sorts the heap's entries into the run.
     #[cold]
     fn merge(&mut self) {
@@ -1275,6 +1285,20 @@ mod tests {
     }
 
     #[test]
+    fn a_settled_plan_pops_from_its_run() {
+        let mut h = LazyHeap::default();
+        for i in 0..(2 * MERGE_MAX as u32) {
+            h.push(Entry { key: crate::hash::mix64(i as u64) % 1000, slot: i, tag: 1 });
+        }
+        // Past MERGE_MAX a start would not sort it; a settle does, whatever its size.
+        h.settle();
+        assert_eq!((h.heap, h.run_len()), (0, 2 * MERGE_MAX));
+        h.check().unwrap();
+        let keys: Vec<u64> = std::iter::from_fn(|| h.pop().map(|e| e.key)).collect();
+        assert!(keys.len() == 2 * MERGE_MAX && keys.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
     fn lazy_heap_matches_a_model() {
         // Slot -> current tag (0: not in the heap); the model holds the valid entries.
         let mut tags = vec![0u32; 300];
@@ -1310,6 +1334,15 @@ mod tests {
             // its looping paths alike, and the cached top.
             h.check().unwrap_or_else(|e| panic!("{e} at step {step}"));
             assert!(h.len() * 4 <= h.live() * 5 + 64);
+            if step % 37 == 0 {
+                // A bulk push's end: the heap goes into the run when an eighth of it.
+                let (heap, run) = (h.heap as usize, h.run_len());
+                h.settle();
+                let merged = heap > 0 && heap >= run / 8;
+                assert_eq!((h.heap as usize, h.run_len()), if merged { (0, heap + run) } else { (heap, run) });
+                assert_eq!(h.peek(), model.iter().next().copied());
+                h.check().unwrap_or_else(|e| panic!("{e} after a settle at step {step}"));
+            }
             if step % 11 == 0 {
                 if let Some(e) = h.pop() {
                     assert!(model.remove(&e));

@@ -320,7 +320,21 @@ impl SlotIndex {
     /// most one step more), the same size otherwise.
     fn rebuild(&mut self) {
         let cap = self.table.len();
-        let n = if (self.len + 1) * 16 > cap * 5 { (cap * 2).max(MIN_BUCKETS) } else { cap };
+        self.relay(if (self.len + 1) * 16 > cap * 5 { (cap * 2).max(MIN_BUCKETS) } else { cap });
+    }
+
+    /// Makes room for `keys` keys in all: the table that inserting them would grow to, laid
+    /// out now, so that the inserts move nothing (the same size, so the same memory).
+    pub(crate) fn reserve(&mut self, keys: usize) {
+        let need = keys.saturating_mul(8).div_ceil(3).max(MIN_BUCKETS);
+        match need.checked_next_power_of_two() {
+            Some(n) if n > self.table.len() => self.relay(n),
+            _ => {}
+        }
+    }
+
+    /// Re-lays the table at `n` buckets (a power of two that holds every entry).
+    fn relay(&mut self, n: usize) {
         let old = std::mem::replace(&mut self.table, Table::new(n, self.huge_pages));
         let mask = n - 1;
         let t = self.table.flat_mut();
@@ -469,6 +483,34 @@ mod tests {
             let mean = lens.iter().sum::<usize>() as f64 / n as f64;
             let worst = lens.iter().copied().max().unwrap_or(0);
             assert!(mean < bound && worst < 16, "{name}: mean probe {mean:.3}, worst {worst}");
+        }
+    }
+
+    /// A reserved index holds its keys without growing, in the table that growing to them
+    /// gives, and keeps what it held.
+    #[test]
+    fn reserve_lays_out_the_grown_table_once() {
+        for n in [0usize, 1, 6, 7, 100, 3 * 1024, 3 * 1024 + 1, 50_000] {
+            let mut grown = SlotIndex::default();
+            for k in 0..n as u64 {
+                grown.insert(k << 8, k as u32);
+            }
+            let mut idx = SlotIndex::default();
+            const ODD: u32 = 1 << 30;
+            let key_of = |s: u32| if s == ODD { u64::MAX << 8 } else { (s as u64) << 8 };
+            idx.insert(u64::MAX << 8, ODD);
+            idx.reserve(n.max(1));
+            let buf = idx.buffer().as_ptr();
+            for k in 1..n as u64 {
+                idx.insert(k << 8, k as u32);
+            }
+            assert_eq!(idx.buffer().as_ptr(), buf, "{n} keys: no growth after the reserve");
+            assert_eq!(idx.table.len(), grown.table.len().max(MIN_BUCKETS), "{n} keys: the grown size");
+            assert_eq!(idx.find(u64::MAX << 8, key_of), Some(ODD), "{n} keys: kept");
+            assert!((1..n as u64).all(|k| idx.find(k << 8, key_of) == Some(k as u32)), "{n} keys: all found");
+            // Reserving less than it holds changes nothing.
+            idx.reserve(1);
+            assert_eq!(idx.buffer().as_ptr(), buf);
         }
     }
 
