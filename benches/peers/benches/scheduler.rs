@@ -2,10 +2,11 @@
 //! `priority-queue` 2 and `keyed_priority_queue` 0.4 (and `std` BinaryHeap for push/pop):
 //! push, pop, cancel and re-prioritise, each measured in batches of 1,000 operations on a
 //! queue kept at 1M (the scheduler's pop: the tick that starts the next tasks after the
-//! whole running set completes, per task started, alone and with the completions); bytes
-//! per queued task (counted by a global
-//! allocator); an idle tick at 1k and at 1M queued tasks; and the makespan table on
-//! synthetic plans.
+//! whole running set completes, per task started, alone and with the completions); the
+//! scheduler's re-prioritize and cancel again with its tables on 4 KiB pages
+//! (`huge_pages: false`, what the huge pages are worth); bytes per queued task (counted by
+//! a global allocator); an idle tick at 1k and at 1M queued tasks; and the makespan table
+//! on synthetic plans.
 //!
 //! Run: cargo bench --manifest-path benches/peers/Cargo.toml --bench scheduler
 
@@ -296,6 +297,71 @@ fn plan_1m(n: u32) -> impl Iterator<Item = MoveRequest> {
     (0..n).map(plan_req)
 }
 
+/// The re-prioritize and cancel rows on `s`, whose tasks `ids` holds (a cancelled task is
+/// pushed again, untimed, so that the queue stays at 1M); `k` walks `ids`.
+fn rekey_rows(
+    g: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    s: &mut Scheduler,
+    ids: &mut [TaskId],
+    k: &mut usize,
+    suffix: &str,
+) {
+    let mut fresh = 0u64;
+    // Re-prioritize and cancel: the ids a batch works on are gathered before it is timed
+    // (from the 8 MB id array, in the queue's random order), as the peers compute theirs:
+    // the timed loop holds the scheduler's work, not the benchmark's own cache miss.
+    let gather = |ids: &[TaskId], k: &mut usize, out: &mut Vec<(usize, TaskId)>| {
+        out.clear();
+        for _ in 0..BATCH {
+            *k = (*k + 7919) % ids.len();
+            out.push((*k, ids[*k]));
+        }
+    };
+    let mut batch = Vec::with_capacity(BATCH as usize);
+    g.bench_function(format!("trimtab scheduler re-prioritize{suffix}"), |b| {
+        b.iter_custom(|it| {
+            gather(ids, k, &mut batch);
+            let mut st = (&mut *s, &mut batch);
+            batched(
+                &mut st,
+                it,
+                |(s, batch), _| {
+                    for &(_, id) in batch.iter() {
+                        // A fresh random priority each time (one in ten is the task's own).
+                        fresh += 1;
+                        let p = 1 + (key(fresh) % 10) as u8;
+                        s.set_priority(id, p, Time::ZERO).unwrap();
+                    }
+                },
+                |(_, batch), _| gather(ids, k, batch),
+            )
+        })
+    });
+    g.bench_function(format!("trimtab scheduler cancel{suffix}"), |b| {
+        b.iter_custom(|it| {
+            gather(ids, k, &mut batch);
+            let mut st = (&mut *s, (&mut *ids, &mut batch));
+            batched(
+                &mut st,
+                it,
+                |(s, (_, batch)), _| {
+                    for &(_, id) in batch.iter() {
+                        s.cancel(id, Time::ZERO).unwrap();
+                    }
+                },
+                |(s, (ids, batch)), _| {
+                    for &(k, _) in batch.iter() {
+                        // The same move as the plan's: the queue keeps its shape.
+                        ids[k] = s.push(plan_req(k as u32), Time::ZERO).unwrap();
+                    }
+                    while s.poll_event().is_some() {}
+                    gather(ids, k, batch);
+                },
+            )
+        })
+    });
+}
+
 fn scheduler(c: &mut Criterion) {
     let mut g = c.benchmark_group("scheduler at 1M");
     g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500)).sample_size(20);
@@ -335,69 +401,7 @@ fn scheduler(c: &mut Criterion) {
     });
     while s.poll_event().is_some() {}
     let mut k = 0usize;
-    let mut fresh = 0u64;
-    // Re-prioritize and cancel: the ids a batch works on are gathered before it is timed
-    // (from the 8 MB id array, in the queue's random order), as the peers compute theirs:
-    // the timed loop holds the scheduler's work, not the benchmark's own cache miss.
-    let gather = |ids: &[TaskId], k: &mut usize, out: &mut Vec<(usize, TaskId)>| {
-        out.clear();
-        for _ in 0..BATCH {
-            *k = (*k + 7919) % ids.len();
-            out.push((*k, ids[*k]));
-        }
-    };
-    let mut batch = Vec::with_capacity(BATCH as usize);
-    g.bench_function("trimtab scheduler re-prioritize", |b| {
-        b.iter_custom(|it| {
-            gather(&ids, &mut k, &mut batch);
-            let mut st = (&mut s, &mut batch);
-            batched(
-                &mut st,
-                it,
-                |(s, batch), _| {
-                    for &(_, id) in batch.iter() {
-                        // A fresh random priority each time (one in ten is the task's own).
-                        fresh += 1;
-                        let p = 1 + (key(fresh) % 10) as u8;
-                        s.set_priority(id, p, Time::ZERO).unwrap();
-                    }
-                },
-                |(_, batch), _| gather(&ids, &mut k, batch),
-            )
-        })
-    });
-    g.bench_function("trimtab scheduler cancel", |b| {
-        b.iter_custom(|it| {
-            gather(&ids, &mut k, &mut batch);
-            let mut st = (&mut s, (&mut ids, &mut batch));
-            batched(
-                &mut st,
-                it,
-                |(s, (_, batch)), _| {
-                    for &(_, id) in batch.iter() {
-                        s.cancel(id, Time::ZERO).unwrap();
-                    }
-                },
-                |(s, (ids, batch)), _| {
-                    for &(k, _) in batch.iter() {
-                        let h = trimtab::hash::mix64(k as u64);
-                        let from = (h % 64) as u32;
-                        let mut r = MoveRequest::new(
-                            k as u32,
-                            0,
-                            (from, 0),
-                            ((from + 1 + ((h >> 8) % 63) as u32) % 64, 0),
-                            1 << 30,
-                        );
-                        r.priority = 1 + ((h >> 20) % 10) as u8;
-                        ids[k] = s.push(r, Time::ZERO).unwrap();
-                    }
-                    while s.poll_event().is_some() {}
-                    gather(ids, &mut k, batch);
-                },
-            )
-        })
-    });
+    rekey_rows(&mut g, &mut s, &mut ids, &mut k, "");
 
     // An idle tick (nothing changed since the last one) at 1M and at 1k queued tasks: both
     // have the same running set (every node's slots full), so only the grants loop runs.
@@ -466,6 +470,14 @@ fn scheduler(c: &mut Criterion) {
         "trimtab scheduler: {:.1} bytes per queued task at 1M after the rows above (allocator count)",
         (LIVE.load(Ordering::Relaxed) - before - ids.capacity() * 8) as f64 / N as f64
     );
+    drop(s);
+    // The same queue without huge pages under its tables (as on a host that turned them
+    // off): what the TLB misses of 4 KiB pages cost the two rows that read at random.
+    let mut s = Scheduler::new(SchedulerConfig { huge_pages: false, ..cfg }, Time::ZERO).unwrap();
+    s.reserve_tasks(N as usize + BATCH as usize);
+    let mut ids: Vec<TaskId> = s.push_plan(plan_1m(N), Time::ZERO).unwrap();
+    while s.poll_event().is_some() {}
+    rekey_rows(&mut g, &mut s, &mut ids, &mut k, " (4 KiB pages)");
     drop(s);
     let mut small = Scheduler::new(cfg, Time::ZERO).unwrap();
     small.push_plan(plan_1m(1_000), Time::ZERO).unwrap();
