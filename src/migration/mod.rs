@@ -54,8 +54,8 @@
 //! (`madvise(MADV_HUGEPAGE)` on Linux, unless [`SchedulerConfig::huge_pages`] is false; the
 //! kernel follows it when transparent huge pages are `madvise` or `always`). With 4 KiB
 //! pages each such read also missed the TLB, which under a hypervisor walks two sets of page
-//! tables: at a million queued tasks on a VM, a cancel went from 202–207 to 183 ns and a
-//! re-prioritize from 125–141 to 105 ns.
+//! tables: at a million queued tasks on a VM, in one run, a cancel took 191 ns against 226
+//! on 4 KiB pages and a re-prioritize 115 against 153 (the scheduler bench has both rows).
 //!
 //! ## Order, aging and the wait bound
 //!
