@@ -14,6 +14,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u32>(), any::<u8>(), any::<u8>())
             .prop_map(|(pg, shard, from, to, bytes, kind, priority)| Op::Push { pg, shard, from, to, bytes, kind, priority }),
+        1 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(pg, count, from, to, priority)| Op::PushPlan { pg, count, from, to, priority }),
         4 => (0u16..500).prop_map(|dt_ms| Op::Tick { dt_ms }),
         1 => (0u16..2000, any::<bool>()).prop_map(|(dt_ms, back)| Op::Advance { dt_ms, back }),
         1 => any::<u16>().prop_map(|n| Op::Cancel { n }),

@@ -14,6 +14,7 @@ mod driver;
 #[derive(Debug, Arbitrary)]
 enum FuzzOp {
     Push { pg: u8, shard: u8, from: u8, to: u8, bytes: u32, kind: u8, priority: u8 },
+    PushPlan { pg: u8, count: u8, from: u8, to: u8, priority: u8 },
     Tick { dt_ms: u16 },
     Advance { dt_ms: u16, back: bool },
     Cancel { n: u16 },
@@ -31,6 +32,7 @@ impl From<FuzzOp> for driver::Op {
         use driver::Op;
         match o {
             FuzzOp::Push { pg, shard, from, to, bytes, kind, priority } => Op::Push { pg, shard, from, to, bytes, kind, priority },
+            FuzzOp::PushPlan { pg, count, from, to, priority } => Op::PushPlan { pg, count, from, to, priority },
             FuzzOp::Tick { dt_ms } => Op::Tick { dt_ms: dt_ms % 1000 },
             FuzzOp::Advance { dt_ms, back } => Op::Advance { dt_ms, back },
             FuzzOp::Cancel { n } => Op::Cancel { n },

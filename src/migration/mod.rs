@@ -416,11 +416,11 @@ pub struct SchedulerConfig {
     /// index (default true; see the module docs). A host that wants no huge pages, or
     /// cannot afford the first touch of one (zeroing 2 MiB, about 100 µs, or a compaction
     /// when memory is fragmented) inside a push, sets it to false.
-    #[serde(default = "yes")]
+    #[serde(default = "huge_pages_by_default")]
     pub huge_pages: bool,
 }
 
-fn yes() -> bool {
+fn huge_pages_by_default() -> bool {
     true
 }
 
@@ -447,7 +447,7 @@ impl Default for SchedulerConfig {
             backoff_base_ns: NANOS_PER_SEC,
             backoff_max_ns: 300 * NANOS_PER_SEC,
             tick_interval_ns: 100_000_000,
-            huge_pages: true,
+            huge_pages: huge_pages_by_default(),
         }
     }
 }
@@ -814,8 +814,10 @@ impl Scheduler {
 
     /// Reserves room for `n` tasks up front: the records, their tags and the (pg, shard)
     /// index, so that pushes never reallocate or rehash, and the room asks for huge pages
-    /// before it is first touched (see the module docs).
+    /// before it is first touched (see the module docs). Room past `max_tasks` would never
+    /// be used, so `n` is capped there.
     pub fn reserve_tasks(&mut self, n: usize) {
+        let n = n.min(self.cfg.max_tasks as usize);
         self.tasks.reserve(n.saturating_sub(self.tasks.len()));
         self.tags.reserve(n.saturating_sub(self.tags.len()));
         self.index.reserve(n);

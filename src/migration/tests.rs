@@ -26,19 +26,21 @@ fn the_large_tables_ask_for_huge_pages_unless_told_not_to() {
         // 200,000 records (12.8 MB) and an index of 8 bytes a bucket at under 3/8 load.
         let plan = (0..200_000u32).map(|pg| MoveRequest::new(pg, 0, (pg % 8, 0), (8 + pg % 8, 0), 1 << 20));
         s.push_plan(plan, Time::ZERO).unwrap();
+        let after_plan = advice_given();
         // Pushing past the reserved room grows the records.
         let before = s.tasks.capacity();
-        let mut last = given;
+        let mut growth_advised = None;
         for pg in 200_000..200_000 + before as u32 {
+            let n = advice_given();
             s.push(MoveRequest::new(pg, 0, (1, 0), (9, 0), 1), Time::ZERO).unwrap();
-            if s.tasks.capacity() != before && last == given {
-                last = advice_given();
+            if s.tasks.capacity() != before && growth_advised.is_none() {
+                growth_advised = Some(advice_given() > n);
             }
         }
-        assert!(s.tasks.capacity() > before);
+        assert!(growth_advised.is_some(), "the records grew");
         if huge_pages {
-            // The records, their tags' room and the index, then the grown records.
-            assert!(last >= given + 2 && advice_given() > last, "advice: {given}, {last}, {}", advice_given());
+            assert!(after_plan >= given + 2, "the records and the index, before their first touch");
+            assert_eq!(growth_advised, Some(true), "the grown records");
             assert_ne!(advised(&s.tasks), Some(false), "grown records");
             assert_ne!(advised(s.index.buffer()), Some(false), "index");
         } else {
@@ -47,6 +49,16 @@ fn the_large_tables_ask_for_huge_pages_unless_told_not_to() {
             assert_eq!(advice_given(), given, "no advice when told not to");
         }
     }
+}
+
+#[test]
+fn a_reservation_past_max_tasks_is_capped() {
+    let mut s = Scheduler::new(SchedulerConfig { max_tasks: 1000, ..cfg() }, Time::ZERO).unwrap();
+    s.reserve_tasks(usize::MAX);
+    assert!(s.tasks.capacity() >= 1000 && s.tasks.capacity() < 2000);
+    let ids = s.push_plan((0..1000u32).map(|pg| MoveRequest::new(pg, 0, (1, 0), (2, 0), 1)), Time::ZERO).unwrap();
+    assert_eq!(ids.len(), 1000);
+    s.check_invariants().unwrap();
 }
 
 #[test]

@@ -16,6 +16,9 @@ use trimtab::Time;
 pub enum Op {
     /// Queue a move (nodes and pg are taken modulo small ranges so that they collide).
     Push { pg: u8, shard: u8, from: u8, to: u8, bytes: u32, kind: u8, priority: u8 },
+    /// Queue `count % 8` moves in one plan: PGs from `pg` on, one node pair, one priority
+    /// (a plan may supersede queued tasks, or stop at the capacity with its first moves in).
+    PushPlan { pg: u8, count: u8, from: u8, to: u8, priority: u8 },
     /// Time passes, then tick.
     Tick { dt_ms: u16 },
     /// Time passes without a tick (or goes backwards when `back`).
@@ -144,6 +147,32 @@ impl Driver {
                         assert_eq!(self.s.status(), before, "a refused push changed the state");
                     }
                     Err(e) => panic!("unexpected push error {e}"),
+                }
+            }
+            Op::PushPlan { pg, count, from, to, priority } => {
+                let plan: Vec<MoveRequest> = (0..count % 8)
+                    .map(|i| {
+                        let mut r = MoveRequest::new(
+                            (pg as u32 + i as u32) % 24,
+                            i % 3,
+                            ((from % 5) as u32, 0),
+                            ((to % 5) as u32, 1),
+                            1000 + 700 * i as u64,
+                        );
+                        r.priority = 1 + priority % 10;
+                        r
+                    })
+                    .collect();
+                let n = plan.len();
+                let ids = match self.s.push_plan(plan, now) {
+                    Ok(ids) => ids,
+                    Err((ids, MigrationError::CapacityExceeded { .. })) => ids,
+                    Err((_, e)) => panic!("unexpected plan error {e}"),
+                };
+                assert!(ids.len() <= n);
+                for id in ids {
+                    self.ids.push(id);
+                    self.host.insert(id, HostTask::default());
                 }
             }
             Op::Tick { dt_ms } => {
