@@ -17,7 +17,7 @@
 //! counts only the measured operations (`measure_push`, `measure_reprioritize`,
 //! `measure_cancel`, `measure_burst`, `measure_one`; divide by `rounds × 1000` per phase,
 //! and the pops by the tasks started, printed). A second argument (`push`, `reprioritize`,
-//! `cancel` or `pop`, or several joined by commas) runs those phases alone, for `perf
+//! `cancel`, `cancel_many` or `pop`, or several joined by commas) runs those phases alone, for `perf
 //! record`; `POP_ROUNDS` sets the number of pop rounds (a quarter of the others by default), and
 //! `POP_WINDOW` prints the pop figure per window of that many rounds.
 
@@ -125,8 +125,8 @@ fn measure_one(s: &mut Scheduler, id: TaskId, now: Time) -> (Duration, Duration,
 
 fn main() {
     let rounds: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
-    // A second argument runs one phase only (`push`, `reprioritize`, `cancel` or `pop`), for
-    // a sampling profiler.
+    // A second argument runs one phase only (`push`, `reprioritize`, `cancel`, `cancel_many`
+    // or `pop`), for a sampling profiler.
     let only = std::env::args().nth(2);
     let run = |phase: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p == phase));
     let cfg = SchedulerConfig { max_tasks: 2_000_000, ..SchedulerConfig::default() };
@@ -170,6 +170,22 @@ fn main() {
         while s.poll_event().is_some() {}
     }
     println!("cancel        {:7.1} ns", d.as_nanos() as f64 / ops);
+
+    let mut d = Duration::ZERO;
+    let mut many = Vec::with_capacity(BATCH as usize);
+    for _ in 0..if run("cancel_many") { rounds } else { 0 } {
+        gather(&ids, &mut k, &mut batch);
+        many.clear();
+        many.extend(batch.iter().map(|&(_, id)| id));
+        let t = Instant::now();
+        s.cancel_many(&many, Time::ZERO).unwrap();
+        d += t.elapsed();
+        for &(k, _) in &batch {
+            ids[k] = s.push(refill(k), Time::ZERO).unwrap();
+        }
+        while s.poll_event().is_some() {}
+    }
+    println!("cancel_many   {:7.1} ns per task", d.as_nanos() as f64 / ops);
 
     let mut now = Time::from_secs(1);
     s.tick(now);

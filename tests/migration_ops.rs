@@ -19,6 +19,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0u16..500).prop_map(|dt_ms| Op::Tick { dt_ms }),
         1 => (0u16..2000, any::<bool>()).prop_map(|(dt_ms, back)| Op::Advance { dt_ms, back }),
         1 => any::<u16>().prop_map(|n| Op::Cancel { n }),
+        1 => (any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(n, count, step)| Op::CancelMany { n, count, step }),
         1 => (any::<u16>(), any::<u8>()).prop_map(|(n, priority)| Op::SetPriority { n, priority }),
         5 => (any::<u16>(), 0u16..1001).prop_map(|(n, permille)| Op::Progress { n, permille }),
         1 => any::<u16>().prop_map(|n| Op::Overreport { n }),

@@ -159,6 +159,51 @@ fn bad_input_changes_nothing() {
 }
 
 #[test]
+fn cancel_many_cancels_all_or_none() {
+    let mut s = Scheduler::new(cfg(), Time::ZERO).unwrap();
+    let plan = (0..12u32).map(|pg| MoveRequest::new(pg, 0, (pg % 3, 0), (3 + pg % 3, 0), 2500));
+    let ids = s.push_plan(plan, Time::ZERO).unwrap();
+    s.tick(Time::ZERO);
+    drain(&mut s);
+    let running = s.running_ids();
+    assert!(!running.is_empty());
+    let before = s.status();
+    // An unknown id, a finished one or one given twice, anywhere in the batch, refuses it
+    // whole; the marks put on the ids before it come off.
+    s.cancel(ids[11], Time::ZERO).unwrap();
+    drain(&mut s);
+    let before_refusals = s.status();
+    for bad in [
+        vec![ids[0], ids[1], TaskId(999)],
+        vec![ids[0], ids[11]],
+        vec![ids[2], running[0], ids[2]],
+        vec![running[0], running[0]],
+    ] {
+        let err = s.cancel_many(&bad, Time::ZERO).unwrap_err();
+        assert!(matches!(err, MigrationError::UnknownTask(_) | MigrationError::InvalidArgument(_)), "{err}");
+        assert_eq!(s.status(), before_refusals, "{bad:?} changed the state");
+        assert!(s.poll_event().is_none());
+        s.check_invariants().unwrap();
+    }
+    assert_ne!(before, before_refusals);
+    assert_eq!(s.cancel_many(&[], Time::ZERO), Ok(0));
+    // Queued and running together: each gets its Cancelled event, in order, and its slots
+    // and bytes come back.
+    let batch: Vec<TaskId> = ids[..11].to_vec();
+    assert_eq!(s.cancel_many(&batch, Time::ZERO), Ok(11));
+    let events = drain(&mut s);
+    assert_eq!(events, batch.iter().map(|&id| Event::Cancelled { id }).collect::<Vec<_>>());
+    let st = s.status();
+    assert_eq!((st.queued, st.running, st.bytes_left), (0, 0, 0));
+    s.check_invariants().unwrap();
+    assert!(s.cancel(ids[0], Time::ZERO).is_err());
+    // The slots are free again.
+    let id = s.push(MoveRequest::new(1, 0, (0, 0), (3, 0), 10), Time::ZERO).unwrap();
+    s.tick(Time::ZERO);
+    assert_eq!(drain(&mut s), vec![Event::Started { id }]);
+}
+
+#[test]
 fn task_record_is_small() {
     // One cache line, aligned: a cancel or a start reads one line for the record.
     assert_eq!(std::mem::size_of::<Task>(), 64);

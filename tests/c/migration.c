@@ -129,9 +129,29 @@ int main(void) {
     CHECK(poll_event(s, &e));
     CHECK(e.kind == TRIMTAB_MIGRATION_EVENT_KIND_CANCELLED && e.id == c);
 
+    /* A batch cancel: all or nothing. */
+    trimtab_move two[2] = {mv(20, 1, 2, 30), mv(21, 2, 1, 30)};
+    uint64_t d[2] = {0, 0};
+    pushed = 0;
+    CHECK_OK(trimtab_scheduler_push_plan(s, two, 2, 2000000000ull, d, &pushed));
+    CHECK(pushed == 2);
+    uint64_t twice[2] = {d[0], d[0]};
+    CHECK(trimtab_scheduler_cancel_many(s, twice, 2, 2000000000ull) == TRIMTAB_STATUS_INVALID_ARGUMENT);
+    uint64_t unknown[2] = {d[0], 12345};
+    CHECK(trimtab_scheduler_cancel_many(s, unknown, 2, 2000000000ull) == TRIMTAB_STATUS_NOT_FOUND);
+    CHECK(trimtab_scheduler_cancel_many(s, NULL, 1, 0) == TRIMTAB_STATUS_NULL_PARAMETER);
+    CHECK(trimtab_scheduler_cancel_many(NULL, d, 2, 0) == TRIMTAB_STATUS_NULL_PARAMETER);
+    CHECK_OK(trimtab_scheduler_cancel_many(s, NULL, 0, 2000000000ull));
+    CHECK(!poll_event(s, &e)); /* the refused batches cancelled nothing */
+    CHECK_OK(trimtab_scheduler_cancel_many(s, d, 2, 2000000000ull));
+    for (int i = 0; i < 2; i++) {
+        CHECK(poll_event(s, &e));
+        CHECK(e.kind == TRIMTAB_MIGRATION_EVENT_KIND_CANCELLED && e.id == d[i]);
+    }
+
     trimtab_migration_status st;
     CHECK_OK(trimtab_scheduler_status(s, &st));
-    CHECK(st.completed == 1 && st.failed == 1 && st.cancelled == 1 && st.superseded == 1);
+    CHECK(st.completed == 1 && st.failed == 1 && st.cancelled == 3 && st.superseded == 1);
     CHECK(st.queued == 0 && st.running == 0 && st.bytes_left == 0);
     CHECK(trimtab_scheduler_status(s, NULL) == TRIMTAB_STATUS_NULL_PARAMETER);
     CHECK(trimtab_scheduler_status(NULL, &st) == TRIMTAB_STATUS_NULL_PARAMETER);

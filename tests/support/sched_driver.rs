@@ -25,6 +25,9 @@ pub enum Op {
     Advance { dt_ms: u16, back: bool },
     /// Cancel the n-th pushed task.
     Cancel { n: u16 },
+    /// Cancel `count % 6` pushed tasks in one batch, from the n-th on, every `step % 3 + 1`
+    /// (a batch may name a finished task or one twice, and is then refused whole).
+    CancelMany { n: u16, count: u8, step: u8 },
     /// Re-prioritise the n-th pushed task.
     SetPriority { n: u16, priority: u8 },
     /// The host copies part of what it was granted to the n-th task (per mille of it).
@@ -190,6 +193,26 @@ impl Driver {
                 if let Some(id) = self.nth(n) {
                     let live = self.host[&id].terminal == 0;
                     assert_eq!(self.s.cancel(id, now).is_ok(), live);
+                }
+            }
+            Op::CancelMany { n, count, step } => {
+                if !self.ids.is_empty() {
+                    let batch: Vec<TaskId> = (0..(count % 6) as usize)
+                        .map(|i| self.ids[(n as usize + i * (step % 3 + 1) as usize) % self.ids.len()])
+                        .collect();
+                    let mut seen = std::collections::BTreeSet::new();
+                    let ok = batch.iter().all(|id| self.host[id].terminal == 0 && seen.insert(*id));
+                    let before = self.s.status();
+                    match self.s.cancel_many(&batch, now) {
+                        Ok(k) => {
+                            assert!(ok, "a batch naming a finished task or one twice was taken");
+                            assert_eq!(k, batch.len());
+                        }
+                        Err(e) => {
+                            assert!(!ok, "a valid batch refused: {e}");
+                            assert_eq!(self.s.status(), before, "a refused batch changed the state");
+                        }
+                    }
                 }
             }
             Op::SetPriority { n, priority } => {

@@ -337,29 +337,41 @@ fn rekey_rows(
             )
         })
     });
-    g.bench_function(format!("trimtab scheduler cancel{suffix}"), |b| {
-        b.iter_custom(|it| {
-            gather(ids, k, &mut batch);
-            let mut st = (&mut *s, (&mut *ids, &mut batch));
-            batched(
-                &mut st,
-                it,
-                |(s, (_, batch)), _| {
-                    for &(_, id) in batch.iter() {
-                        s.cancel(id, Time::ZERO).unwrap();
-                    }
-                },
-                |(s, (ids, batch)), _| {
-                    for &(k, _) in batch.iter() {
-                        // The same move as the plan's: the queue keeps its shape.
-                        ids[k] = s.push(plan_req(k as u32), Time::ZERO).unwrap();
-                    }
-                    while s.poll_event().is_some() {}
-                    gather(ids, k, batch);
-                },
-            )
-        })
-    });
+    // Cancel one call a task, and the same through cancel_many, a batch of 1,000 a call.
+    let mut many: Vec<TaskId> = Vec::with_capacity(BATCH as usize);
+    for (row, in_batches) in [("cancel", false), ("cancel_many, per task", true)] {
+        g.bench_function(format!("trimtab scheduler {row}{suffix}"), |b| {
+            b.iter_custom(|it| {
+                gather(ids, k, &mut batch);
+                many.clear();
+                many.extend(batch.iter().map(|&(_, id)| id));
+                let mut st = (&mut *s, (&mut *ids, &mut batch, &mut many));
+                batched(
+                    &mut st,
+                    it,
+                    |(s, (_, batch, many)), _| {
+                        if in_batches {
+                            s.cancel_many(many, Time::ZERO).unwrap();
+                        } else {
+                            for &(_, id) in batch.iter() {
+                                s.cancel(id, Time::ZERO).unwrap();
+                            }
+                        }
+                    },
+                    |(s, (ids, batch, many)), _| {
+                        for &(k, _) in batch.iter() {
+                            // The same move as the plan's: the queue keeps its shape.
+                            ids[k] = s.push(plan_req(k as u32), Time::ZERO).unwrap();
+                        }
+                        while s.poll_event().is_some() {}
+                        gather(ids, k, batch);
+                        many.clear();
+                        many.extend(batch.iter().map(|&(_, id)| id));
+                    },
+                )
+            })
+        });
+    }
 }
 
 fn scheduler(c: &mut Criterion) {
