@@ -1,4 +1,5 @@
-//! An op-sequence driver over the C ABI (map, placement, plans), shared by the fuzz target
+//! An op-sequence driver over the C ABI (map, placement, plans, the migration scheduler),
+//! shared by the fuzz target
 //! `fuzz/fuzz_targets/c_abi.rs` and its proptest twin `tests/fuzz_c_abi.rs`. It calls the
 //! exported functions the way a careless C host might (NULL pointers, wrong lengths, unknown
 //! enum values, NaN weights, truncated snapshots) and checks that every call returns a
@@ -6,25 +7,206 @@
 
 use arbitrary::Arbitrary;
 use std::ptr::{null, null_mut};
+use trimtab::ffi::migration::*;
 use trimtab::ffi::placement::*;
 use trimtab::ffi::topology::*;
 use trimtab::ffi::trimtab_status;
 
 #[derive(Arbitrary, Debug)]
 pub enum Op {
-    AddDevice { id: u8, rack: u8, host: u8, levels: u8, weight: f64, has_weight: bool, state: u8, null_loc: bool },
-    Remove { ids: Vec<u8>, null_ids: bool },
-    SetWeight { id: u8, weight: f64 },
-    SetState { id: u8, state: u8 },
-    NewPlacement { mode: u8, replicas: u8, k: u8, m: u8, level: u8, pgs: u16 },
-    PgDevices { pg: u16, cap: u8, null_buf: bool },
-    ObjectToPg { name: Vec<u8> },
-    Update { policy: u8, want_plan: bool },
-    Balance { max_moves: u8, deviation: f64, full: f64 },
-    Snapshot { cap: u16, truncate: u16 },
-    PlacementSnapshot { cap: u16 },
-    PlanReads { first: u8, cap: u8 },
+    AddDevice {
+        id: u8,
+        rack: u8,
+        host: u8,
+        levels: u8,
+        weight: f64,
+        has_weight: bool,
+        state: u8,
+        null_loc: bool,
+    },
+    Remove {
+        ids: Vec<u8>,
+        null_ids: bool,
+    },
+    SetWeight {
+        id: u8,
+        weight: f64,
+    },
+    SetState {
+        id: u8,
+        state: u8,
+    },
+    NewPlacement {
+        mode: u8,
+        replicas: u8,
+        k: u8,
+        m: u8,
+        level: u8,
+        pgs: u16,
+    },
+    PgDevices {
+        pg: u16,
+        cap: u8,
+        null_buf: bool,
+    },
+    ObjectToPg {
+        name: Vec<u8>,
+    },
+    Update {
+        policy: u8,
+        want_plan: bool,
+    },
+    Balance {
+        max_moves: u8,
+        deviation: f64,
+        full: f64,
+    },
+    Snapshot {
+        cap: u16,
+        truncate: u16,
+    },
+    PlacementSnapshot {
+        cap: u16,
+    },
+    PlanReads {
+        first: u8,
+        cap: u8,
+    },
     FreePlacement,
+    /// A new scheduler (replacing the one held), from the defaults with small caps.
+    SchedNew {
+        max_tasks: u8,
+        policy: u8,
+        chunk: u16,
+        null_cfg: bool,
+        null_out: bool,
+    },
+    SchedPush {
+        pg: u8,
+        shard: u8,
+        from: u8,
+        to: u8,
+        bytes: u32,
+        kind: u8,
+        priority: u8,
+        importance: i32,
+        null_out: bool,
+    },
+    /// A plan of `n % 6` moves; the one at `bad % 8` (if within it) has an unknown kind.
+    SchedPushPlan {
+        n: u8,
+        pg: u8,
+        bad: u8,
+        null_moves: bool,
+        null_ids: bool,
+    },
+    SchedTick {
+        dt_ms: u16,
+        back: bool,
+    },
+    /// Drains events and grants; the host copies what it is granted.
+    SchedPoll {
+        null_out: bool,
+    },
+    /// Cancel (or re-prioritize, or report on) a pushed task, or a made-up id when `raw`.
+    SchedCancel {
+        pick: u8,
+        raw: bool,
+    },
+    SchedCancelMany {
+        picks: Vec<u8>,
+        null_ids: bool,
+    },
+    SchedSetPriority {
+        pick: u8,
+        priority: u8,
+    },
+    SchedReport {
+        pick: u8,
+        what: u8,
+        bytes: u32,
+    },
+    SchedSetPolicy {
+        policy: u8,
+    },
+    SchedStatus {
+        null_out: bool,
+    },
+    SchedFree,
+}
+
+/// A move of `bytes` from node `from` to node `to`, priority 5.
+fn a_move(pg: u32, from: u32, to: u32, bytes: u64, kind: u8) -> trimtab_move {
+    trimtab_move {
+        pg,
+        shard: 0,
+        kind,
+        priority: 5,
+        from_device: from * 10,
+        to_device: to * 10,
+        from_node: from,
+        to_node: to,
+        bytes,
+        deadline_ns: 0,
+        importance: -1,
+        access_rate: 0,
+    }
+}
+
+fn no_event() -> trimtab_migration_event {
+    trimtab_migration_event {
+        kind: trimtab_migration_event_kind::Started,
+        id: u64::MAX,
+        other_id: 0,
+        reason: 0,
+        attempt: 0,
+        at_ns: 0,
+    }
+}
+
+/// Drains the scheduler's events and grants as a host does: a retry starts the task's
+/// copy over, a grant adds to what the host may copy.
+///
+/// # Safety
+/// `sch` NULL or a live handle.
+unsafe fn drain_sched(sch: *mut trimtab_scheduler, copied: &mut std::collections::BTreeMap<u64, (u64, u64)>) {
+    // SAFETY: the out-pointers are live locals; `sch` per the contract.
+    unsafe {
+        loop {
+            let (mut e, mut has) = (no_event(), false);
+            if !ok(trimtab_scheduler_poll_event(sch, &mut e, &mut has)) || !has {
+                assert_eq!(e.id, u64::MAX, "event written when there was none");
+                break;
+            }
+            if e.kind == trimtab_migration_event_kind::Retrying {
+                copied.insert(e.id, (0, 0));
+            }
+        }
+        loop {
+            let (mut g, mut has) = (trimtab_grant { id: u64::MAX, bytes: 0 }, false);
+            if !ok(trimtab_scheduler_poll_grant(sch, &mut g, &mut has)) || !has {
+                break;
+            }
+            copied.entry(g.id).or_default().0 += g.bytes;
+        }
+    }
+}
+
+fn no_status() -> trimtab_migration_status {
+    trimtab_migration_status {
+        queued: u64::MAX,
+        running: 0,
+        backoff: 0,
+        completed: 0,
+        failed: 0,
+        cancelled: 0,
+        superseded: 0,
+        bytes_done: 0,
+        bytes_left: 0,
+        rate_bps: 0,
+        eta_ns: 0,
+        events_dropped: 0,
+    }
 }
 
 fn ok(s: trimtab_status) -> bool {
@@ -45,6 +227,16 @@ pub fn run(ops: &[Op]) {
         assert!(ok(trimtab_topology_new(levels.as_ptr(), 2, &mut t)));
         let mut p: *mut trimtab_placement = null_mut();
         let mut plan: *mut trimtab_plan = null_mut();
+        let mut sch: *mut trimtab_scheduler = null_mut();
+        let mut cfg = std::mem::MaybeUninit::<trimtab_scheduler_config>::uninit();
+        assert!(ok(trimtab_scheduler_config_default(cfg.as_mut_ptr())));
+        let base = cfg.assume_init();
+        assert!(ok(trimtab_scheduler_new(&base, 0, &mut sch)));
+        // Ids handed out (live or not) and what the host was granted and copied of each.
+        let mut ids: Vec<u64> = Vec::new();
+        let mut copied: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+        let mut now = 0u64;
+        let pick = |ids: &Vec<u64>, i: u8| ids.get(i as usize % ids.len().max(1)).copied().unwrap_or(7);
         for op in ops.iter().take(150) {
             match op {
                 Op::AddDevice { id, rack, host, levels, weight, has_weight, state, null_loc } => {
@@ -196,8 +388,171 @@ pub fn run(ops: &[Op]) {
                     trimtab_placement_free(p);
                     p = null_mut();
                 }
+                Op::SchedNew { max_tasks, policy, chunk, null_cfg, null_out } => {
+                    let c = trimtab_scheduler_config {
+                        max_tasks: *max_tasks as u32,
+                        policy: *policy % 4,
+                        chunk_bytes: *chunk as u64,
+                        max_out_per_node: 2,
+                        max_in_per_node: 2,
+                        ..base
+                    };
+                    let mut out: *mut trimtab_scheduler = null_mut();
+                    let s = trimtab_scheduler_new(
+                        if *null_cfg { null() } else { &c },
+                        now,
+                        if *null_out { null_mut() } else { &mut out },
+                    );
+                    assert_eq!(ok(s), !out.is_null(), "out written only on success");
+                    if !out.is_null() {
+                        trimtab_scheduler_free(sch);
+                        sch = out;
+                        ids.clear();
+                        copied.clear();
+                    }
+                }
+                Op::SchedPush { pg, shard, from, to, bytes, kind, priority, importance, null_out } => {
+                    let m = trimtab_move {
+                        shard: shard % 3,
+                        priority: priority % 12,
+                        importance: *importance % 1200,
+                        ..a_move(
+                            (*pg % 16) as u32,
+                            (*from % 4) as u32,
+                            (*to % 4) as u32,
+                            *bytes as u64 % 100_000,
+                            kind % 6,
+                        )
+                    };
+                    let mut id = u64::MAX;
+                    let s = trimtab_scheduler_push(sch, &m, now, if *null_out { null_mut() } else { &mut id });
+                    assert_eq!(ok(s), id != u64::MAX, "id written only on success");
+                    if ok(s) {
+                        ids.push(id);
+                        copied.insert(id, (0, 0));
+                    }
+                }
+                Op::SchedPushPlan { n, pg, bad, null_moves, null_ids } => {
+                    let n = (*n % 6) as usize;
+                    let moves: Vec<trimtab_move> = (0..n)
+                        .map(|i| {
+                            let kind = if i == (*bad % 8) as usize { 9 } else { 2 };
+                            a_move((*pg as u32 + i as u32) % 16, i as u32 % 4, (i as u32 + 1) % 4, 5000, kind)
+                        })
+                        .collect();
+                    let mut out = vec![u64::MAX; n];
+                    let mut pushed = usize::MAX;
+                    let s = trimtab_scheduler_push_plan(
+                        sch,
+                        if *null_moves { null() } else { moves.as_ptr() },
+                        n,
+                        now,
+                        if *null_ids { null_mut() } else { out.as_mut_ptr() },
+                        &mut pushed,
+                    );
+                    ok(s);
+                    if pushed != usize::MAX {
+                        // The ids before the first refusal, and only those, are written.
+                        assert!(pushed <= n && (pushed == n || !ok(s)));
+                        assert!(out[..pushed].iter().all(|&id| id != u64::MAX));
+                        assert!(out[pushed..].iter().all(|&id| id == u64::MAX));
+                        for &id in &out[..pushed] {
+                            ids.push(id);
+                            copied.insert(id, (0, 0));
+                        }
+                    }
+                }
+                Op::SchedTick { dt_ms, back } => {
+                    let t = if *back {
+                        now.saturating_sub(*dt_ms as u64 * 1_000_000)
+                    } else {
+                        now + *dt_ms as u64 * 1_000_000
+                    };
+                    now = now.max(t);
+                    ok(trimtab_scheduler_tick(sch, t));
+                }
+                Op::SchedPoll { null_out } => {
+                    if *null_out {
+                        let mut has = false;
+                        assert!(!ok(trimtab_scheduler_poll_event(sch, null_mut(), &mut has)));
+                        let mut g = trimtab_grant { id: u64::MAX, bytes: 0 };
+                        assert!(!ok(trimtab_scheduler_poll_grant(sch, &mut g, null_mut())));
+                        assert_eq!(g.id, u64::MAX, "grant written on a refused call");
+                    }
+                    drain_sched(sch, &mut copied);
+                }
+                Op::SchedCancel { pick: i, raw } => {
+                    let id = if *raw { (*i as u64) << 32 | 3 } else { pick(&ids, *i) };
+                    ok(trimtab_scheduler_cancel(sch, id, now));
+                }
+                Op::SchedCancelMany { picks, null_ids } => {
+                    let batch: Vec<u64> = picks.iter().take(8).map(|&i| pick(&ids, i)).collect();
+                    let before = trimtab_scheduler_status(sch, &mut no_status());
+                    let mut st0 = no_status();
+                    trimtab_scheduler_status(sch, &mut st0);
+                    let s = trimtab_scheduler_cancel_many(
+                        sch,
+                        if *null_ids { null() } else { batch.as_ptr() },
+                        batch.len(),
+                        now,
+                    );
+                    if !ok(s) && ok(before) {
+                        let mut st1 = no_status();
+                        assert!(ok(trimtab_scheduler_status(sch, &mut st1)));
+                        assert_eq!(st0.cancelled, st1.cancelled, "a refused batch cancelled some");
+                        assert_eq!(st0.queued + st0.running + st0.backoff, st1.queued + st1.running + st1.backoff);
+                    }
+                }
+                Op::SchedSetPriority { pick: i, priority } => {
+                    ok(trimtab_scheduler_set_priority(sch, pick(&ids, *i), *priority, now));
+                }
+                Op::SchedReport { pick: i, what, bytes } => {
+                    let id = pick(&ids, *i);
+                    // A careful host first takes what it was granted.
+                    drain_sched(sch, &mut copied);
+                    let (granted, done) = copied.get(&id).copied().unwrap_or((0, 0));
+                    match what % 3 {
+                        0 => {
+                            // Within the grant, or (one in four) beyond it, which must be refused.
+                            let to = if bytes % 4 == 0 {
+                                granted + 1
+                            } else {
+                                done + (granted - done) * (*bytes as u64 % 101) / 100
+                            };
+                            let s = trimtab_scheduler_report_progress(sch, id, to, now);
+                            if to > granted {
+                                assert!(!ok(s), "progress beyond the grant was taken");
+                            } else if ok(s) {
+                                copied.insert(id, (granted, to));
+                            }
+                        }
+                        1 => {
+                            ok(trimtab_scheduler_report_complete(sch, id, now));
+                        }
+                        _ => {
+                            if ok(trimtab_scheduler_report_failure(sch, id, *bytes, now)) {
+                                copied.insert(id, (0, 0));
+                            }
+                        }
+                    }
+                }
+                Op::SchedSetPolicy { policy } => {
+                    ok(trimtab_scheduler_set_policy(sch, *policy));
+                }
+                Op::SchedStatus { null_out } => {
+                    let mut st = no_status();
+                    let s = trimtab_scheduler_status(sch, if *null_out { null_mut() } else { &mut st });
+                    assert_eq!(ok(s), st.queued != u64::MAX, "status written only on success");
+                }
+                Op::SchedFree => {
+                    trimtab_scheduler_free(sch);
+                    sch = null_mut();
+                    ids.clear();
+                    copied.clear();
+                }
             }
         }
+        trimtab_scheduler_free(sch);
         trimtab_plan_free(plan);
         trimtab_placement_free(p);
         trimtab_topology_free(t);
