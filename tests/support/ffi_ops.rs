@@ -1,4 +1,5 @@
-//! An op-sequence driver over the C ABI (map, placement, plans, the migration scheduler),
+//! An op-sequence driver over the C ABI (map, placement, plans, the throttle, the migration
+//! scheduler),
 //! shared by the fuzz target
 //! `fuzz/fuzz_targets/c_abi.rs` and its proptest twin `tests/fuzz_c_abi.rs`. It calls the
 //! exported functions the way a careless C host might (NULL pointers, wrong lengths, unknown
@@ -9,6 +10,7 @@ use arbitrary::Arbitrary;
 use std::ptr::{null, null_mut};
 use trimtab::ffi::migration::*;
 use trimtab::ffi::placement::*;
+use trimtab::ffi::throttle::*;
 use trimtab::ffi::topology::*;
 use trimtab::ffi::trimtab_status;
 
@@ -133,6 +135,51 @@ pub enum Op {
         null_out: bool,
     },
     SchedFree,
+    /// A new throttle (replacing the one held) with a global limit of `rate`/`burst`.
+    ThrNew {
+        max_nodes: u8,
+        rate: u32,
+        burst: u32,
+        null_cfg: bool,
+        null_out: bool,
+    },
+    ThrAddNode {
+        node: u8,
+        rate: u32,
+        burst: u32,
+    },
+    /// Time moves (backwards when `back`), then one of try_acquire, acquire_up_to, reserve
+    /// and refund (`how % 4`) on a path.
+    ThrAcquire {
+        from: u8,
+        to: u8,
+        bytes: u32,
+        how: u8,
+        dt_ms: u16,
+        back: bool,
+        null_out: bool,
+    },
+    ThrSetLimits {
+        node: u8,
+        rate: u32,
+        burst: u32,
+        global: bool,
+    },
+    ThrLoad {
+        has_node: bool,
+        node: u8,
+        cpu: f64,
+        memory: f64,
+        io_wait: f64,
+        latency: f64,
+        null_metrics: bool,
+    },
+    ThrCeiling {
+        has_node: bool,
+        node: u8,
+        null_out: bool,
+    },
+    ThrFree,
 }
 
 /// A move of `bytes` from node `from` to node `to`, priority 5.
@@ -237,6 +284,12 @@ pub fn run(ops: &[Op]) {
         let mut copied: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
         let mut now = 0u64;
         let pick = |ids: &Vec<u64>, i: u8| ids.get(i as usize % ids.len().max(1)).copied().unwrap_or(7);
+        let mut thr: *mut trimtab_throttle = null_mut();
+        let mut tcfg = std::mem::MaybeUninit::<trimtab_throttle_config>::uninit();
+        assert!(ok(trimtab_throttle_config_default(tcfg.as_mut_ptr())));
+        let tbase = tcfg.assume_init();
+        assert!(ok(trimtab_throttle_new(&tbase, 0, &mut thr)));
+        let mut tnow = 0u64;
         for op in ops.iter().take(150) {
             match op {
                 Op::AddDevice { id, rack, host, levels, weight, has_weight, state, null_loc } => {
@@ -550,8 +603,90 @@ pub fn run(ops: &[Op]) {
                     ids.clear();
                     copied.clear();
                 }
+                Op::ThrNew { max_nodes, rate, burst, null_cfg, null_out } => {
+                    let c = trimtab_throttle_config {
+                        max_nodes: *max_nodes as u32,
+                        global: trimtab_limit { rate: *rate as u64, burst: *burst as u64 },
+                        ..tbase
+                    };
+                    let mut out: *mut trimtab_throttle = null_mut();
+                    let s = trimtab_throttle_new(
+                        if *null_cfg { null() } else { &c },
+                        tnow,
+                        if *null_out { null_mut() } else { &mut out },
+                    );
+                    assert_eq!(ok(s), !out.is_null(), "out written only on success");
+                    if !out.is_null() {
+                        trimtab_throttle_free(thr);
+                        thr = out;
+                    }
+                }
+                Op::ThrAddNode { node, rate, burst } => {
+                    let l = trimtab_limit { rate: *rate as u64, burst: *burst as u64 };
+                    ok(trimtab_throttle_add_node(thr, (*node % 8) as u32, l, l, tnow));
+                }
+                Op::ThrAcquire { from, to, bytes, how, dt_ms, back, null_out } => {
+                    let dt = *dt_ms as u64 * 1_000_000;
+                    let at = if *back { tnow.saturating_sub(dt) } else { tnow + dt };
+                    tnow = tnow.max(at);
+                    let (a, b, n) = ((*from % 8) as u32, (*to % 8) as u32, *bytes as u64);
+                    match how % 4 {
+                        0 => {
+                            let mut granted = false;
+                            let out: *mut bool = if *null_out { null_mut() } else { &mut granted };
+                            ok(trimtab_throttle_try_acquire(thr, a, b, n, at, out));
+                        }
+                        1 => {
+                            let mut granted = u64::MAX;
+                            let out: *mut u64 = if *null_out { null_mut() } else { &mut granted };
+                            let s = trimtab_throttle_acquire_up_to(thr, a, b, n, at, out);
+                            assert_eq!(ok(s), granted != u64::MAX, "written only on success");
+                            assert!(!ok(s) || granted <= n, "granted {granted} of {n}");
+                        }
+                        2 => {
+                            let mut when = u64::MAX;
+                            let out: *mut u64 = if *null_out { null_mut() } else { &mut when };
+                            let s = trimtab_throttle_reserve(thr, a, b, n, at, out);
+                            assert_eq!(ok(s), when != u64::MAX, "written only on success");
+                            assert!(!ok(s) || when >= at.min(tnow), "a reservation in the past: {when} < {at}");
+                        }
+                        _ => {
+                            ok(trimtab_throttle_refund(thr, a, b, n));
+                        }
+                    }
+                }
+                Op::ThrSetLimits { node, rate, burst, global } => {
+                    let l = trimtab_limit { rate: *rate as u64, burst: *burst as u64 };
+                    if *global {
+                        ok(trimtab_throttle_set_global_limit(thr, l, tnow));
+                    } else {
+                        ok(trimtab_throttle_set_node_limits(thr, (*node % 8) as u32, l, l, tnow));
+                    }
+                }
+                Op::ThrLoad { has_node, node, cpu, memory, io_wait, latency, null_metrics } => {
+                    let m = trimtab_load_metrics {
+                        cpu: *cpu,
+                        memory: *memory,
+                        io_wait: *io_wait,
+                        client_latency_ms: *latency,
+                    };
+                    let mp: *const trimtab_load_metrics = if *null_metrics { null() } else { &m };
+                    ok(trimtab_throttle_report_load(thr, *has_node, (*node % 8) as u32, mp, tnow));
+                }
+                Op::ThrCeiling { has_node, node, null_out } => {
+                    let mut ppm = u32::MAX;
+                    let out: *mut u32 = if *null_out { null_mut() } else { &mut ppm };
+                    let s = trimtab_throttle_ceiling(thr, *has_node, (*node % 8) as u32, out);
+                    assert_eq!(ok(s), ppm != u32::MAX, "written only on success");
+                    assert!(!ok(s) || ppm <= 1_000_000, "a ceiling above 1: {ppm} ppm");
+                }
+                Op::ThrFree => {
+                    trimtab_throttle_free(thr);
+                    thr = null_mut();
+                }
             }
         }
+        trimtab_throttle_free(thr);
         trimtab_scheduler_free(sch);
         trimtab_plan_free(plan);
         trimtab_placement_free(p);
