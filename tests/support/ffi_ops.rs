@@ -1,5 +1,5 @@
 //! An op-sequence driver over the C ABI (map, placement, plans, the throttle, the migration
-//! scheduler),
+//! scheduler, the partition detector),
 //! shared by the fuzz target
 //! `fuzz/fuzz_targets/c_abi.rs` and its proptest twin `tests/fuzz_c_abi.rs`. It calls the
 //! exported functions the way a careless C host might (NULL pointers, wrong lengths, unknown
@@ -9,6 +9,7 @@
 use arbitrary::Arbitrary;
 use std::ptr::{null, null_mut};
 use trimtab::ffi::migration::*;
+use trimtab::ffi::partition::*;
 use trimtab::ffi::placement::*;
 use trimtab::ffi::throttle::*;
 use trimtab::ffi::topology::*;
@@ -180,6 +181,52 @@ pub enum Op {
         null_out: bool,
     },
     ThrFree,
+    PartNew {
+        max_nodes: u8,
+        null_cfg: bool,
+        null_out: bool,
+    },
+    PartAddNode {
+        id: u8,
+        votes: u8,
+        priority: u8,
+    },
+    PartRemoveNode {
+        id: u8,
+    },
+    PartSetVotes {
+        id: u8,
+        votes: u8,
+        priority: bool,
+    },
+    /// Node `node` reports the peers it reaches, `dt_ms` later (or earlier when `back`).
+    PartReport {
+        node: u8,
+        reaches: Vec<u8>,
+        null_reaches: bool,
+        dt_ms: u16,
+        back: bool,
+    },
+    PartTick {
+        dt_ms: u16,
+    },
+    PartPoll {
+        null_out: bool,
+    },
+    /// One of the queries (`what % 5`) about node `node`, with a NULL out when `null_out`.
+    PartQuery {
+        node: u8,
+        what: u8,
+        null_out: bool,
+    },
+    PartPictureJson {
+        cap: u16,
+        null_buf: bool,
+    },
+    PartReportJson {
+        json: Vec<u8>,
+    },
+    PartFree,
 }
 
 /// A move of `bytes` from node `from` to node `to`, priority 5.
@@ -290,6 +337,12 @@ pub fn run(ops: &[Op]) {
         let tbase = tcfg.assume_init();
         assert!(ok(trimtab_throttle_new(&tbase, 0, &mut thr)));
         let mut tnow = 0u64;
+        let mut part: *mut trimtab_partition = null_mut();
+        let mut pcfg = std::mem::MaybeUninit::<trimtab_partition_config>::uninit();
+        assert!(ok(trimtab_partition_config_default(pcfg.as_mut_ptr())));
+        let pbase = pcfg.assume_init();
+        assert!(ok(trimtab_partition_new(&pbase, &mut part)));
+        let mut pnow = 0u64;
         for op in ops.iter().take(150) {
             match op {
                 Op::AddDevice { id, rack, host, levels, weight, has_weight, state, null_loc } => {
@@ -684,8 +737,108 @@ pub fn run(ops: &[Op]) {
                     trimtab_throttle_free(thr);
                     thr = null_mut();
                 }
+                Op::PartNew { max_nodes, null_cfg, null_out } => {
+                    let c = trimtab_partition_config { max_nodes: *max_nodes as usize, ..pbase };
+                    let mut out: *mut trimtab_partition = null_mut();
+                    let s = trimtab_partition_new(
+                        if *null_cfg { null() } else { &c },
+                        if *null_out { null_mut() } else { &mut out },
+                    );
+                    assert_eq!(ok(s), !out.is_null(), "out written only on success");
+                    if !out.is_null() {
+                        trimtab_partition_free(part);
+                        part = out;
+                    }
+                }
+                Op::PartAddNode { id, votes, priority } => {
+                    ok(trimtab_partition_add_node(part, (*id % 8) as u64, (*votes % 4) as u32, *priority as u32));
+                }
+                Op::PartRemoveNode { id } => {
+                    ok(trimtab_partition_remove_node(part, (*id % 8) as u64));
+                }
+                Op::PartSetVotes { id, votes, priority } => {
+                    if *priority {
+                        ok(trimtab_partition_set_priority(part, (*id % 8) as u64, *votes as u32));
+                    } else {
+                        ok(trimtab_partition_set_votes(part, (*id % 8) as u64, (*votes % 4) as u32));
+                    }
+                }
+                Op::PartReport { node, reaches, null_reaches, dt_ms, back } => {
+                    let peers: Vec<u64> = reaches.iter().take(10).map(|&r| (r % 9) as u64).collect();
+                    let dt = *dt_ms as u64 * 1_000_000;
+                    let at = if *back { pnow.saturating_sub(dt) } else { pnow + dt };
+                    pnow = pnow.max(at);
+                    let rp = if *null_reaches { null() } else { peers.as_ptr() };
+                    ok(trimtab_partition_report(part, (*node % 9) as u64, rp, peers.len(), at));
+                }
+                Op::PartTick { dt_ms } => {
+                    pnow += *dt_ms as u64 * 1_000_000;
+                    ok(trimtab_partition_tick(part, pnow));
+                }
+                Op::PartPoll { null_out } => {
+                    for _ in 0..500 {
+                        let mut e = std::mem::MaybeUninit::<trimtab_partition_event>::uninit();
+                        let mut has = false;
+                        let ep = if *null_out { null_mut() } else { e.as_mut_ptr() };
+                        if !ok(trimtab_partition_poll_event(part, ep, &mut has)) || !has {
+                            break;
+                        }
+                    }
+                }
+                Op::PartQuery { node, what, null_out } => {
+                    let id = (*node % 9) as u64;
+                    match what % 5 {
+                        0 => {
+                            let mut m = std::mem::MaybeUninit::<trimtab_partition_mode>::uninit();
+                            let mp = if *null_out { null_mut() } else { m.as_mut_ptr() };
+                            ok(trimtab_partition_node_mode(part, id, mp));
+                        }
+                        1 => {
+                            let (mut has, mut leader) = (false, u64::MAX);
+                            let lp: *mut u64 = if *null_out { null_mut() } else { &mut leader };
+                            let s = trimtab_partition_leader(part, id, &mut has, lp);
+                            assert!(!ok(s) || !has || leader != u64::MAX, "a leader said but not written");
+                        }
+                        2 => {
+                            let mut n = usize::MAX;
+                            let np: *mut usize = if *null_out { null_mut() } else { &mut n };
+                            let s = trimtab_partition_component_count(part, np);
+                            assert_eq!(ok(s), n != usize::MAX, "written only on success");
+                        }
+                        3 => {
+                            let mut at = 0u64;
+                            let ap: *mut u64 = if *null_out { null_mut() } else { &mut at };
+                            ok(trimtab_partition_next_deadline(part, ap));
+                        }
+                        _ => {
+                            let mut n = u64::MAX;
+                            let np: *mut u64 = if *null_out { null_mut() } else { &mut n };
+                            let s = trimtab_partition_events_dropped(part, np);
+                            assert_eq!(ok(s), n != u64::MAX, "written only on success");
+                        }
+                    }
+                }
+                Op::PartPictureJson { cap, null_buf } => {
+                    let mut buf = vec![0 as std::ffi::c_char; *cap as usize];
+                    let mut len = usize::MAX;
+                    let bp = if *null_buf { null_mut() } else { buf.as_mut_ptr() };
+                    let s = trimtab_partition_picture_json(part, bp, buf.len(), &mut len);
+                    if ok(s) {
+                        assert!(len <= buf.len() && !*null_buf);
+                        let bytes: Vec<u8> = buf[..len].iter().map(|&c| c as u8).collect();
+                        assert!(std::str::from_utf8(&bytes).is_ok(), "the picture is not UTF-8");
+                    }
+                }
+                Op::PartReportJson { json } => {
+                    ok(trimtab_partition_report_json(part, json.as_ptr().cast(), json.len(), pnow));
+                }
+                Op::PartFree => {
+                    trimtab_partition_free(part);
+                    part = null_mut();
+                }
             }
         }
+        trimtab_partition_free(part);
         trimtab_throttle_free(thr);
         trimtab_scheduler_free(sch);
         trimtab_plan_free(plan);
