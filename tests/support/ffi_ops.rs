@@ -1,5 +1,5 @@
 //! An op-sequence driver over the C ABI (map, placement, plans, the throttle, the migration
-//! scheduler, the partition detector),
+//! scheduler, the partition detector, the failure detector and disk health),
 //! shared by the fuzz target
 //! `fuzz/fuzz_targets/c_abi.rs` and its proptest twin `tests/fuzz_c_abi.rs`. It calls the
 //! exported functions the way a careless C host might (NULL pointers, wrong lengths, unknown
@@ -8,6 +8,7 @@
 
 use arbitrary::Arbitrary;
 use std::ptr::{null, null_mut};
+use trimtab::ffi::health::*;
 use trimtab::ffi::migration::*;
 use trimtab::ffi::partition::*;
 use trimtab::ffi::placement::*;
@@ -227,6 +228,47 @@ pub enum Op {
         json: Vec<u8>,
     },
     PartFree,
+    /// A new failure detector (replacing the one held) of `capacity % 8` nodes, or a new
+    /// disk-health tracker when `disks`.
+    HealthNew {
+        capacity: u8,
+        threshold: f64,
+        disks: bool,
+        null_cfg: bool,
+        null_out: bool,
+    },
+    /// Add, remove, heartbeat (node) or reset (device) `id`, `dt_ms` later (`what % 3`).
+    HealthNode {
+        id: u8,
+        what: u8,
+        dt_ms: u16,
+        disks: bool,
+    },
+    DiskReport {
+        device: u8,
+        io: u32,
+        checksum: u32,
+        slow: u32,
+        has_realloc: u8,
+        realloc: u64,
+        has_pending: u8,
+        pending: u64,
+        null_report: bool,
+    },
+    HealthTick {
+        dt_ms: u16,
+        back: bool,
+        disks: bool,
+    },
+    /// Drain events, then ask one node's or device's state, the deadline and the drops.
+    HealthQuery {
+        id: u8,
+        disks: bool,
+        null_out: bool,
+    },
+    HealthFree {
+        disks: bool,
+    },
 }
 
 /// A move of `bytes` from node `from` to node `to`, priority 5.
@@ -343,6 +385,17 @@ pub fn run(ops: &[Op]) {
         let pbase = pcfg.assume_init();
         assert!(ok(trimtab_partition_new(&pbase, &mut part)));
         let mut pnow = 0u64;
+        let mut det: *mut trimtab_detector = null_mut();
+        let mut dcfg = std::mem::MaybeUninit::<trimtab_detector_config>::uninit();
+        assert!(ok(trimtab_detector_config_default(dcfg.as_mut_ptr())));
+        let dbase = dcfg.assume_init();
+        assert!(ok(trimtab_detector_new(&dbase, &mut det)));
+        let mut disk: *mut trimtab_disk_health = null_mut();
+        let mut hcfg = std::mem::MaybeUninit::<trimtab_disk_health_config>::uninit();
+        assert!(ok(trimtab_disk_health_config_default(hcfg.as_mut_ptr())));
+        let hbase = hcfg.assume_init();
+        assert!(ok(trimtab_disk_health_new(&hbase, &mut disk)));
+        let mut hnow = 0u64;
         for op in ops.iter().take(150) {
             match op {
                 Op::AddDevice { id, rack, host, levels, weight, has_weight, state, null_loc } => {
@@ -836,8 +889,131 @@ pub fn run(ops: &[Op]) {
                     trimtab_partition_free(part);
                     part = null_mut();
                 }
+                Op::HealthNew { capacity, threshold, disks, null_cfg, null_out } => {
+                    if *disks {
+                        let c = trimtab_disk_health_config { capacity: (*capacity % 8) as usize, ..hbase };
+                        let mut out: *mut trimtab_disk_health = null_mut();
+                        let s = trimtab_disk_health_new(
+                            if *null_cfg { null() } else { &c },
+                            if *null_out { null_mut() } else { &mut out },
+                        );
+                        assert_eq!(ok(s), !out.is_null(), "out written only on success");
+                        if !out.is_null() {
+                            trimtab_disk_health_free(disk);
+                            disk = out;
+                        }
+                    } else {
+                        let c = trimtab_detector_config {
+                            capacity: (*capacity % 8) as usize,
+                            threshold: *threshold,
+                            ..dbase
+                        };
+                        let mut out: *mut trimtab_detector = null_mut();
+                        let s = trimtab_detector_new(
+                            if *null_cfg { null() } else { &c },
+                            if *null_out { null_mut() } else { &mut out },
+                        );
+                        assert_eq!(ok(s), !out.is_null(), "out written only on success");
+                        if !out.is_null() {
+                            trimtab_detector_free(det);
+                            det = out;
+                        }
+                    }
+                }
+                Op::HealthNode { id, what, dt_ms, disks } => {
+                    hnow += *dt_ms as u64 * 1_000_000;
+                    let id = (*id % 10) as u64;
+                    match (what % 3, *disks) {
+                        (0, false) => ok(trimtab_detector_add_node(det, id, hnow)),
+                        (1, false) => ok(trimtab_detector_remove_node(det, id)),
+                        (_, false) => ok(trimtab_detector_heartbeat(det, id, hnow)),
+                        (0, true) => ok(trimtab_disk_health_add_device(disk, id, hnow)),
+                        (1, true) => ok(trimtab_disk_health_remove_device(disk, id)),
+                        (_, true) => ok(trimtab_disk_health_reset_device(disk, id, hnow)),
+                    };
+                }
+                Op::DiskReport {
+                    device,
+                    io,
+                    checksum,
+                    slow,
+                    has_realloc,
+                    realloc,
+                    has_pending,
+                    pending,
+                    null_report,
+                } => {
+                    let r = trimtab_disk_report {
+                        io_errors: *io,
+                        checksum_errors: *checksum,
+                        slow_ops: *slow,
+                        has_reallocated_sectors: has_realloc % 3,
+                        reallocated_sectors: *realloc,
+                        has_pending_sectors: has_pending % 3,
+                        pending_sectors: *pending,
+                    };
+                    let rp: *const trimtab_disk_report = if *null_report { null() } else { &r };
+                    let s = trimtab_disk_health_report(disk, (*device % 10) as u64, rp, hnow);
+                    if has_realloc % 3 == 2 || has_pending % 3 == 2 {
+                        assert!(!ok(s), "a has_ flag of 2 was taken");
+                    }
+                }
+                Op::HealthTick { dt_ms, back, disks } => {
+                    let dt = *dt_ms as u64 * 1_000_000;
+                    let at = if *back { hnow.saturating_sub(dt) } else { hnow + dt };
+                    hnow = hnow.max(at);
+                    if *disks {
+                        ok(trimtab_disk_health_tick(disk, at));
+                    } else {
+                        ok(trimtab_detector_tick(det, at));
+                    }
+                }
+                Op::HealthQuery { id, disks, null_out } => {
+                    let id = (*id % 10) as u64;
+                    let mut has = true;
+                    let mut at = u64::MAX - 1;
+                    if *disks {
+                        while has {
+                            let mut e = std::mem::MaybeUninit::<trimtab_device_event>::uninit();
+                            has = ok(trimtab_disk_health_poll_event(disk, e.as_mut_ptr(), &mut has)) && has;
+                        }
+                        let mut st = std::mem::MaybeUninit::<trimtab_device_state>::uninit();
+                        ok(trimtab_disk_health_device_state(
+                            disk,
+                            id,
+                            if *null_out { null_mut() } else { st.as_mut_ptr() },
+                        ));
+                        let ap: *mut u64 = if *null_out { null_mut() } else { &mut at };
+                        let s = trimtab_disk_health_next_deadline(disk, ap);
+                        assert_eq!(ok(s), at != u64::MAX - 1, "written only on success");
+                    } else {
+                        while has {
+                            let mut e = std::mem::MaybeUninit::<trimtab_node_event>::uninit();
+                            has = ok(trimtab_detector_poll_event(det, e.as_mut_ptr(), &mut has)) && has;
+                        }
+                        let mut st = std::mem::MaybeUninit::<trimtab_node_state>::uninit();
+                        ok(trimtab_detector_node_state(det, id, if *null_out { null_mut() } else { st.as_mut_ptr() }));
+                        let ap: *mut u64 = if *null_out { null_mut() } else { &mut at };
+                        let s = trimtab_detector_next_deadline(det, ap);
+                        assert_eq!(ok(s), at != u64::MAX - 1, "written only on success");
+                        let mut dropped = u64::MAX;
+                        let s = trimtab_detector_events_dropped(det, &mut dropped);
+                        assert_eq!(ok(s), dropped != u64::MAX, "written only on success");
+                    }
+                }
+                Op::HealthFree { disks } => {
+                    if *disks {
+                        trimtab_disk_health_free(disk);
+                        disk = null_mut();
+                    } else {
+                        trimtab_detector_free(det);
+                        det = null_mut();
+                    }
+                }
             }
         }
+        trimtab_disk_health_free(disk);
+        trimtab_detector_free(det);
         trimtab_partition_free(part);
         trimtab_throttle_free(thr);
         trimtab_scheduler_free(sch);
