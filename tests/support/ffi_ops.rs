@@ -328,6 +328,45 @@ unsafe fn drain_sched(sch: *mut trimtab_scheduler, copied: &mut std::collections
     }
 }
 
+/// A config struct as the ABI's `*_config_default` fills it.
+///
+/// # Safety
+/// `default` writes a whole `C` when it returns OK.
+unsafe fn defaults<C>(default: unsafe extern "C" fn(*mut C) -> trimtab_status) -> C {
+    let mut c = std::mem::MaybeUninit::<C>::uninit();
+    // SAFETY: `c` is valid for one write; OK means it was written (the contract).
+    unsafe {
+        assert!(ok(default(c.as_mut_ptr())));
+        c.assume_init()
+    }
+}
+
+/// Makes a handle with `new` from `cfg` (or NULL for either pointer, as flagged), checks
+/// that the out-pointer is written exactly on success, and on success frees the handle
+/// `held` with `free` and holds the new one instead. Returns whether it did.
+///
+/// # Safety
+/// `new` and `free` are the ABI's pair for `H`; `held` is NULL or a live handle.
+unsafe fn renew<C, H>(
+    cfg: &C,
+    null_cfg: bool,
+    null_out: bool,
+    held: &mut *mut H,
+    new: impl FnOnce(*const C, *mut *mut H) -> trimtab_status,
+    free: unsafe extern "C" fn(*mut H),
+) -> bool {
+    let mut out: *mut H = null_mut();
+    let s = new(if null_cfg { null() } else { cfg }, if null_out { null_mut() } else { &mut out });
+    assert_eq!(ok(s), !out.is_null(), "out written only on success");
+    if out.is_null() {
+        return false;
+    }
+    // SAFETY: `held` per the contract.
+    unsafe { free(*held) };
+    *held = out;
+    true
+}
+
 fn no_status() -> trimtab_migration_status {
     trimtab_migration_status {
         queued: u64::MAX,
@@ -364,9 +403,7 @@ pub fn run(ops: &[Op]) {
         let mut p: *mut trimtab_placement = null_mut();
         let mut plan: *mut trimtab_plan = null_mut();
         let mut sch: *mut trimtab_scheduler = null_mut();
-        let mut cfg = std::mem::MaybeUninit::<trimtab_scheduler_config>::uninit();
-        assert!(ok(trimtab_scheduler_config_default(cfg.as_mut_ptr())));
-        let base = cfg.assume_init();
+        let base = defaults(trimtab_scheduler_config_default);
         assert!(ok(trimtab_scheduler_new(&base, 0, &mut sch)));
         // Ids handed out (live or not) and what the host was granted and copied of each.
         let mut ids: Vec<u64> = Vec::new();
@@ -374,26 +411,18 @@ pub fn run(ops: &[Op]) {
         let mut now = 0u64;
         let pick = |ids: &Vec<u64>, i: u8| ids.get(i as usize % ids.len().max(1)).copied().unwrap_or(7);
         let mut thr: *mut trimtab_throttle = null_mut();
-        let mut tcfg = std::mem::MaybeUninit::<trimtab_throttle_config>::uninit();
-        assert!(ok(trimtab_throttle_config_default(tcfg.as_mut_ptr())));
-        let tbase = tcfg.assume_init();
+        let tbase = defaults(trimtab_throttle_config_default);
         assert!(ok(trimtab_throttle_new(&tbase, 0, &mut thr)));
         let mut tnow = 0u64;
         let mut part: *mut trimtab_partition = null_mut();
-        let mut pcfg = std::mem::MaybeUninit::<trimtab_partition_config>::uninit();
-        assert!(ok(trimtab_partition_config_default(pcfg.as_mut_ptr())));
-        let pbase = pcfg.assume_init();
+        let pbase = defaults(trimtab_partition_config_default);
         assert!(ok(trimtab_partition_new(&pbase, &mut part)));
         let mut pnow = 0u64;
         let mut det: *mut trimtab_detector = null_mut();
-        let mut dcfg = std::mem::MaybeUninit::<trimtab_detector_config>::uninit();
-        assert!(ok(trimtab_detector_config_default(dcfg.as_mut_ptr())));
-        let dbase = dcfg.assume_init();
+        let dbase = defaults(trimtab_detector_config_default);
         assert!(ok(trimtab_detector_new(&dbase, &mut det)));
         let mut disk: *mut trimtab_disk_health = null_mut();
-        let mut hcfg = std::mem::MaybeUninit::<trimtab_disk_health_config>::uninit();
-        assert!(ok(trimtab_disk_health_config_default(hcfg.as_mut_ptr())));
-        let hbase = hcfg.assume_init();
+        let hbase = defaults(trimtab_disk_health_config_default);
         assert!(ok(trimtab_disk_health_new(&hbase, &mut disk)));
         let mut hnow = 0u64;
         for op in ops.iter().take(150) {
@@ -556,16 +585,14 @@ pub fn run(ops: &[Op]) {
                         max_in_per_node: 2,
                         ..base
                     };
-                    let mut out: *mut trimtab_scheduler = null_mut();
-                    let s = trimtab_scheduler_new(
-                        if *null_cfg { null() } else { &c },
-                        now,
-                        if *null_out { null_mut() } else { &mut out },
-                    );
-                    assert_eq!(ok(s), !out.is_null(), "out written only on success");
-                    if !out.is_null() {
-                        trimtab_scheduler_free(sch);
-                        sch = out;
+                    if renew(
+                        &c,
+                        *null_cfg,
+                        *null_out,
+                        &mut sch,
+                        |c, o| trimtab_scheduler_new(c, now, o),
+                        trimtab_scheduler_free,
+                    ) {
                         ids.clear();
                         copied.clear();
                     }
@@ -715,17 +742,14 @@ pub fn run(ops: &[Op]) {
                         global: trimtab_limit { rate: *rate as u64, burst: *burst as u64 },
                         ..tbase
                     };
-                    let mut out: *mut trimtab_throttle = null_mut();
-                    let s = trimtab_throttle_new(
-                        if *null_cfg { null() } else { &c },
-                        tnow,
-                        if *null_out { null_mut() } else { &mut out },
+                    renew(
+                        &c,
+                        *null_cfg,
+                        *null_out,
+                        &mut thr,
+                        |c, o| trimtab_throttle_new(c, tnow, o),
+                        trimtab_throttle_free,
                     );
-                    assert_eq!(ok(s), !out.is_null(), "out written only on success");
-                    if !out.is_null() {
-                        trimtab_throttle_free(thr);
-                        thr = out;
-                    }
                 }
                 Op::ThrAddNode { node, rate, burst } => {
                     let l = trimtab_limit { rate: *rate as u64, burst: *burst as u64 };
@@ -792,16 +816,14 @@ pub fn run(ops: &[Op]) {
                 }
                 Op::PartNew { max_nodes, null_cfg, null_out } => {
                     let c = trimtab_partition_config { max_nodes: *max_nodes as usize, ..pbase };
-                    let mut out: *mut trimtab_partition = null_mut();
-                    let s = trimtab_partition_new(
-                        if *null_cfg { null() } else { &c },
-                        if *null_out { null_mut() } else { &mut out },
+                    renew(
+                        &c,
+                        *null_cfg,
+                        *null_out,
+                        &mut part,
+                        |c, o| trimtab_partition_new(c, o),
+                        trimtab_partition_free,
                     );
-                    assert_eq!(ok(s), !out.is_null(), "out written only on success");
-                    if !out.is_null() {
-                        trimtab_partition_free(part);
-                        part = out;
-                    }
                 }
                 Op::PartAddNode { id, votes, priority } => {
                     ok(trimtab_partition_add_node(part, (*id % 8) as u64, (*votes % 4) as u32, *priority as u32));
@@ -892,32 +914,28 @@ pub fn run(ops: &[Op]) {
                 Op::HealthNew { capacity, threshold, disks, null_cfg, null_out } => {
                     if *disks {
                         let c = trimtab_disk_health_config { capacity: (*capacity % 8) as usize, ..hbase };
-                        let mut out: *mut trimtab_disk_health = null_mut();
-                        let s = trimtab_disk_health_new(
-                            if *null_cfg { null() } else { &c },
-                            if *null_out { null_mut() } else { &mut out },
+                        renew(
+                            &c,
+                            *null_cfg,
+                            *null_out,
+                            &mut disk,
+                            |c, o| trimtab_disk_health_new(c, o),
+                            trimtab_disk_health_free,
                         );
-                        assert_eq!(ok(s), !out.is_null(), "out written only on success");
-                        if !out.is_null() {
-                            trimtab_disk_health_free(disk);
-                            disk = out;
-                        }
                     } else {
                         let c = trimtab_detector_config {
                             capacity: (*capacity % 8) as usize,
                             threshold: *threshold,
                             ..dbase
                         };
-                        let mut out: *mut trimtab_detector = null_mut();
-                        let s = trimtab_detector_new(
-                            if *null_cfg { null() } else { &c },
-                            if *null_out { null_mut() } else { &mut out },
+                        renew(
+                            &c,
+                            *null_cfg,
+                            *null_out,
+                            &mut det,
+                            |c, o| trimtab_detector_new(c, o),
+                            trimtab_detector_free,
                         );
-                        assert_eq!(ok(s), !out.is_null(), "out written only on success");
-                        if !out.is_null() {
-                            trimtab_detector_free(det);
-                            det = out;
-                        }
                     }
                 }
                 Op::HealthNode { id, what, dt_ms, disks } => {
