@@ -1668,10 +1668,15 @@ impl Scheduler {
     pub fn cancel(&mut self, id: TaskId, now: Time) -> Result<(), MigrationError> {
         let slot = self.slot_of(id)?;
         let now = self.advance(now);
+        self.cancel_slot(slot, id, now);
+        Ok(())
+    }
+
+    /// Cancels the live task `id` in `slot` (checked by the caller).
+    fn cancel_slot(&mut self, slot: u32, id: TaskId, now: Time) {
         self.finish(slot, now);
         self.totals[2] += 1;
         self.emit(Event::Cancelled { id });
-        Ok(())
     }
 
     /// Cancels every task of `ids`, as [`Scheduler::cancel`] cancels one, in order; all or
@@ -1702,9 +1707,7 @@ impl Scheduler {
         for &id in ids {
             let slot = id.0 as u32;
             self.tasks[slot as usize].flags &= !FLAG_IN_BATCH;
-            self.finish(slot, now);
-            self.totals[2] += 1;
-            self.emit(Event::Cancelled { id });
+            self.cancel_slot(slot, id, now);
         }
         Ok(ids.len())
     }
