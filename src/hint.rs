@@ -54,12 +54,18 @@ pub(crate) fn huge_pages<T>(v: &Vec<T>) {
     let _ = v;
 }
 
-/// [`huge_pages`] for `v` if its buffer moved or grew since it had `capacity` places.
+/// Runs `f` on `v` (a push, a resize, a reserve) and, when `advise` and `f` gave `v` a new
+/// buffer, asks for huge pages under it ([`huge_pages`]): the one way a table that wants
+/// them grows, so that every buffer it ever has is advised, before its new room is touched
+/// when `f` only reserves.
 #[inline]
-pub(crate) fn huge_pages_if_grown<T>(v: &Vec<T>, capacity: usize) {
-    if v.capacity() != capacity {
+pub(crate) fn growing<T, R>(v: &mut Vec<T>, advise: bool, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
+    let capacity = v.capacity();
+    let r = f(v);
+    if advise && v.capacity() != capacity {
         huge_pages(v);
     }
+    r
 }
 
 #[cfg(test)]
@@ -138,6 +144,6 @@ pub(crate) mod tests {
     fn empty_and_zero_sized_buffers_take_no_advice() {
         huge_pages(&Vec::<u64>::new());
         huge_pages(&Vec::<()>::with_capacity(1 << 30));
-        huge_pages_if_grown(&Vec::<u8>::new(), 0);
+        growing(&mut Vec::<u8>::new(), true, |_| ());
     }
 }

@@ -49,10 +49,8 @@ impl Table {
     /// `n` empty buckets, asking for huge pages under them before they are first touched
     /// when `huge_pages`.
     fn new(n: usize, huge_pages: bool) -> Table {
-        let mut buf = Vec::with_capacity(n + RUN as usize - 1);
-        if huge_pages {
-            crate::hint::huge_pages(&buf);
-        }
+        let mut buf = Vec::new();
+        crate::hint::growing(&mut buf, huge_pages, |b| b.reserve_exact(n + RUN as usize - 1));
         buf.resize(n + RUN as usize - 1, EMPTY);
         let base = (buf.as_ptr() as usize).wrapping_neg() / 8 % RUN as usize;
         Table { buf, base, n }

@@ -88,6 +88,7 @@ pub use heap::{HeapVec, IndexedHeap, PosStore, NO_POS};
 
 use heap::{in_group, out_group, Entry, Groups, LazyHeap};
 
+use crate::hint::growing;
 use crate::throttle::{Limit, NodeRef, Throttle, ThrottleConfig, ThrottleError};
 use crate::time::{Time, NANOS_PER_SEC};
 use index::SlotIndex;
@@ -820,14 +821,10 @@ impl Scheduler {
     /// before it is first touched (see the module docs). Room past `max_tasks` would never
     /// be used, so `n` is capped there.
     pub fn reserve_tasks(&mut self, n: usize) {
-        let n = n.min(self.cfg.max_tasks as usize);
-        self.tasks.reserve(n.saturating_sub(self.tasks.len()));
-        self.tags.reserve(n.saturating_sub(self.tags.len()));
+        let (n, huge) = (n.min(self.cfg.max_tasks as usize), self.cfg.huge_pages);
+        growing(&mut self.tasks, huge, |v| v.reserve(n.saturating_sub(v.len())));
+        growing(&mut self.tags, huge, |v| v.reserve(n.saturating_sub(v.len())));
         self.index.reserve(n);
-        if self.cfg.huge_pages {
-            crate::hint::huge_pages(&self.tasks);
-            crate::hint::huge_pages(&self.tags);
-        }
     }
 
     fn advance(&mut self, now: Time) -> Time {
@@ -1064,20 +1061,12 @@ impl Scheduler {
             self.tasks[s as usize] = t;
             (s, g)
         } else {
-            let c = self.tasks.capacity();
-            self.tasks.push(t);
-            if self.cfg.huge_pages {
-                crate::hint::huge_pages_if_grown(&self.tasks, c);
-            }
+            growing(&mut self.tasks, self.cfg.huge_pages, |v| v.push(t));
             ((self.tasks.len() - 1) as u32, 0)
         };
         self.index.insert_at(pg_key(r.pg, r.shard), slot, at);
         if self.tags.len() <= slot as usize {
-            let c = self.tags.capacity();
-            self.tags.resize(slot as usize + 1, 0);
-            if self.cfg.huge_pages {
-                crate::hint::huge_pages_if_grown(&self.tags, c);
-            }
+            growing(&mut self.tags, self.cfg.huge_pages, |v| v.resize(slot as usize + 1, 0));
         }
         self.live += 1;
         self.counts[TaskState::Queued as usize] += 1;
