@@ -639,6 +639,13 @@ pub(crate) const MERGE_MIN: usize = 8;
 /// of microseconds): beyond it, the heap serves its own pops, as one big heap would.
 pub(crate) const MERGE_MAX: usize = 1024;
 
+/// The most stale entries a queue of `live` valid ones keeps: a quarter of them plus 16
+/// ([`LazyHeap::over_stale_bound`]).
+#[inline]
+fn stale_allowed(live: usize) -> usize {
+    (live + 64) / 4
+}
+
 /// How many entries ahead of its check a rebuild announces an entry.
 const AHEAD: usize = 16;
 
@@ -748,16 +755,27 @@ impl LazyHeap {
         }
     }
 
-    /// Grows the buffer (see [`LazyHeap::growth`]), moving the run to its new end.
+    /// Grows the buffer (see [`LazyHeap::growth`]).
     #[cold]
     fn grow(&mut self) {
-        let (old, r) = (self.buf.len(), self.run_len());
         // Places are counted in u32: a queue holds fewer entries than that (max_tasks is
         // below 2^31, stale entries at most half as many again), so the buffer stops there.
-        let new = (old + self.growth()).min(u32::MAX as usize);
-        self.buf.reserve_exact(new - old);
-        self.buf.resize(new, NONE);
-        self.buf.copy_within(old - r..old, new - r);
+        self.set_places((self.buf.len() + self.growth()).min(u32::MAX as usize));
+    }
+
+    /// Makes the buffer `new` places long (at least the entries it holds), the run moved to
+    /// its new end and the room given back when it shrinks.
+    fn set_places(&mut self, new: usize) {
+        let (old, r) = (self.buf.len(), self.run_len());
+        if new > old {
+            self.buf.reserve_exact(new - old);
+            self.buf.resize(new, NONE);
+            self.buf.copy_within(old - r..old, new - r);
+        } else {
+            self.buf.copy_within(old - r..old, new - r);
+            self.buf.truncate(new);
+            self.buf.shrink_to_fit();
+        }
         self.run = (new - r) as u32;
     }
 
@@ -778,7 +796,7 @@ impl LazyHeap {
             self.run += 1;
         } else {
             let n = self.heap as usize;
-            if merge && n >= MERGE_MIN && n >= self.run_len() / 8 && n <= MERGE_MAX {
+            if merge && (MERGE_MIN..=MERGE_MAX).contains(&n) && self.merge_pays() {
                 self.merge();
                 self.run += 1;
             } else {
@@ -794,10 +812,16 @@ impl LazyHeap {
     /// whatever its size: for a bulk push (a whole plan), so that the ticks after it find
     /// sorted runs instead of each start sorting its pair's queue.
     pub(crate) fn settle(&mut self) {
-        let n = self.heap as usize;
-        if n > 0 && n >= self.run_len() / 8 {
+        if self.heap > 0 && self.merge_pays() {
             self.merge();
         }
+    }
+
+    /// Whether the heap holds an eighth of the run: a merge then moves at most eight run
+    /// entries per entry merged, so each entry costs O(log n) in all.
+    #[inline]
+    fn merge_pays(&self) -> bool {
+        self.heap as usize >= self.run_len() / 8
     }
 
     /// Sorts the heap's entries into the run.
@@ -873,7 +897,7 @@ impl LazyHeap {
     /// valid one, plus 16.
     #[inline]
     pub(crate) fn over_stale_bound(&self) -> bool {
-        self.stale as usize * 4 > self.live() + 64
+        self.stale as usize > stale_allowed(self.live())
     }
 
     /// Drops the stale entries once they pass [`LazyHeap::over_stale_bound`]; the cost,
@@ -945,19 +969,14 @@ impl LazyHeap {
         self.heap = h as u32;
         self.run = w as u32;
         self.stale = 0;
-        // Room for the stale entries the bound allows before the next compaction (a
-        // quarter of the live ones plus 16, see `over_stale_bound`), so that a queue that
-        // only churns never grows; the rest goes back. Keeping up to twice the entries, as
-        // before, held 1.47 places per queued task in a churned million-task queue; this
-        // holds 1.37.
+        // Room for the stale entries the bound allows before the next compaction, plus 16,
+        // so that a queue that only churns never grows; the rest goes back. Keeping up to
+        // twice the entries, as before, held 1.47 places per queued task in a churned
+        // million-task queue; this holds 1.37.
         let len = self.len();
-        let room = len + len / 4 + 32;
+        let room = len + stale_allowed(len) + 16;
         if end > room + 16 {
-            let (r, new) = (end - w, room);
-            self.buf.copy_within(w..end, new - r);
-            self.buf.truncate(new);
-            self.buf.shrink_to_fit();
-            self.run = (new - r) as u32;
+            self.set_places(room);
         }
         self.top = self.least().unwrap_or(NONE);
     }
