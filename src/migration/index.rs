@@ -24,6 +24,13 @@ const TOMB: u64 = u64::MAX - 1;
 /// The smallest table: one group.
 const MIN_BUCKETS: usize = RUN as usize;
 
+/// Whether `entries` (live and tombstones) stay within 3/8 of `buckets`: the load a table
+/// never passes.
+#[inline]
+fn within_load(entries: usize, buckets: usize) -> bool {
+    entries * 8 <= buckets * 3
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SlotIndex {
     table: Table,
@@ -285,7 +292,7 @@ impl SlotIndex {
     /// Whether one more entry would take live entries plus tombstones past 3/8 of the table.
     #[inline]
     fn over_load_with_one_more(&self) -> bool {
-        (self.len + self.tombs + 1) * 8 > self.table.len() * 3
+        !within_load(self.len + self.tombs + 1, self.table.len())
     }
 
     /// Inserts a key known to be absent.
@@ -324,10 +331,14 @@ impl SlotIndex {
     /// Makes room for `keys` keys in all: the table that inserting them would grow to, laid
     /// out now, so that the inserts move nothing (the same size, so the same memory).
     pub(crate) fn reserve(&mut self, keys: usize) {
-        let need = keys.saturating_mul(8).div_ceil(3).max(MIN_BUCKETS);
-        match need.checked_next_power_of_two() {
-            Some(n) if n > self.table.len() => self.relay(n),
-            _ => {}
+        // Within this, no product in the loop overflows (no table of that size exists).
+        let keys = keys.min(usize::MAX / 16);
+        let mut n = MIN_BUCKETS;
+        while !within_load(keys, n) {
+            n *= 2;
+        }
+        if n > self.table.len() {
+            self.relay(n);
         }
     }
 
