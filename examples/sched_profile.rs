@@ -72,11 +72,19 @@ fn measure_reprioritize(s: &mut Scheduler, batch: &[(usize, TaskId)], n: &mut u6
     t.elapsed()
 }
 
+/// Cancels the batch's tasks, one call each or (`in_batch`) in one `cancel_many` call, whose
+/// id list `many` is filled untimed.
 #[inline(never)]
-fn measure_cancel(s: &mut Scheduler, batch: &[(usize, TaskId)]) -> Duration {
+fn measure_cancel(s: &mut Scheduler, batch: &[(usize, TaskId)], many: &mut Vec<TaskId>, in_batch: bool) -> Duration {
+    many.clear();
+    many.extend(batch.iter().map(|&(_, id)| id));
     let t = Instant::now();
-    for &(_, id) in batch {
-        s.cancel(id, Time::ZERO).unwrap();
+    if in_batch {
+        s.cancel_many(many, Time::ZERO).unwrap();
+    } else {
+        for &(_, id) in batch {
+            s.cancel(id, Time::ZERO).unwrap();
+        }
     }
     t.elapsed()
 }
@@ -160,32 +168,20 @@ fn main() {
     }
     println!("re-prioritize {:7.1} ns", d.as_nanos() as f64 / ops);
 
-    let mut d = Duration::ZERO;
-    for _ in 0..if run("cancel") { rounds } else { 0 } {
-        gather(&ids, &mut k, &mut batch);
-        d += measure_cancel(&mut s, &batch);
-        for &(k, _) in &batch {
-            ids[k] = s.push(refill(k), Time::ZERO).unwrap();
-        }
-        while s.poll_event().is_some() {}
-    }
-    println!("cancel        {:7.1} ns", d.as_nanos() as f64 / ops);
-
-    let mut d = Duration::ZERO;
+    // Cancel one call a task, then through cancel_many, a batch a call.
     let mut many = Vec::with_capacity(BATCH as usize);
-    for _ in 0..if run("cancel_many") { rounds } else { 0 } {
-        gather(&ids, &mut k, &mut batch);
-        many.clear();
-        many.extend(batch.iter().map(|&(_, id)| id));
-        let t = Instant::now();
-        s.cancel_many(&many, Time::ZERO).unwrap();
-        d += t.elapsed();
-        for &(k, _) in &batch {
-            ids[k] = s.push(refill(k), Time::ZERO).unwrap();
+    for (phase, in_batch) in [("cancel", false), ("cancel_many", true)] {
+        let mut d = Duration::ZERO;
+        for _ in 0..if run(phase) { rounds } else { 0 } {
+            gather(&ids, &mut k, &mut batch);
+            d += measure_cancel(&mut s, &batch, &mut many, in_batch);
+            for &(k, _) in &batch {
+                ids[k] = s.push(refill(k), Time::ZERO).unwrap();
+            }
+            while s.poll_event().is_some() {}
         }
-        while s.poll_event().is_some() {}
+        println!("{phase:<13} {:7.1} ns{}", d.as_nanos() as f64 / ops, if in_batch { " per task" } else { "" });
     }
-    println!("cancel_many   {:7.1} ns per task", d.as_nanos() as f64 / ops);
 
     let mut now = Time::from_secs(1);
     s.tick(now);

@@ -18,6 +18,10 @@ pub(crate) fn prefetch<T>(r: &T) {
     let _ = r;
 }
 
+/// A huge page on x86-64 and aarch64 with 4 KiB base pages.
+#[cfg_attr(not(any(target_os = "linux", test)), allow(dead_code))]
+const HUGE: usize = 2 << 20;
+
 /// Asks the kernel to back the 2 MiB-aligned part of `v`'s buffer with huge pages (Linux's
 /// `madvise(MADV_HUGEPAGE)`; elsewhere it does nothing).
 ///
@@ -34,7 +38,6 @@ pub(crate) fn prefetch<T>(r: &T) {
 pub(crate) fn huge_pages<T>(v: &Vec<T>) {
     #[cfg(target_os = "linux")]
     {
-        const HUGE: usize = 2 << 20;
         let start = v.as_ptr() as usize;
         let end = start.saturating_add(v.capacity().saturating_mul(core::mem::size_of::<T>()));
         let lo = start.checked_next_multiple_of(HUGE).unwrap_or(usize::MAX);
@@ -71,8 +74,6 @@ pub(crate) fn growing<T, R>(v: &mut Vec<T>, advise: bool, f: impl FnOnce(&mut Ve
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    const HUGE: usize = 2 << 20;
 
     std::thread_local! {
         /// Ranges advised by this thread: what a test can see of advice not taken, where the
